@@ -1,0 +1,1 @@
+"""Numba kernels: the only place with @jit. Kernels take raw arrays and scalars, never configs."""
