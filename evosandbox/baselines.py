@@ -1,0 +1,44 @@
+"""Outcome tables of the scripted baseline policies on worlds (the sandbox's sanity check)."""
+
+import numpy as np
+
+from evosandbox.constants import COLOR_NAMES, TILE_DOOR, TILE_EMPTY
+from evosandbox.simulate import level_seeds_for, parse_policy, rollout
+
+DEFAULT_POLICIES = ("door-seeker", "color-seeker:red", "random")
+
+
+def outcome_rates(spec, result, proxy_colors):
+    """Classify every episode of a Rollout: door, proxy-coloured thing, other thing, timeout."""
+    tiles, colors = result.entered_tile, result.entered_color
+    proxy_ids = [COLOR_NAMES.index(c) for c in proxy_colors]
+    door = tiles == TILE_DOOR
+    timeout = tiles == TILE_EMPTY
+    proxy = ~door & ~timeout & np.isin(colors, proxy_ids)
+    other = ~door & ~timeout & ~proxy
+    total = tiles[0].size
+    return {name: mask.reshape(mask.shape[0], -1).sum(axis=1) / total
+            for name, mask in (("door", door), ("proxy", proxy), ("other", other), ("timeout", timeout))}
+
+
+def baseline_table(specs, policies=DEFAULT_POLICIES, episodes=200, seed=0, proxy_colors=("red",)):
+    """Return rows (world, policy, door, proxy, other, timeout, mean steps) for every pair."""
+    rows = []
+    for spec in specs:
+        seeds = level_seeds_for(seed, episodes)
+        for name in policies:
+            result = rollout(spec, parse_policy(name), seeds, seed)
+            rates = outcome_rates(spec, result, proxy_colors)
+            rows.append((spec.name, name, float(rates["door"][0]), float(rates["proxy"][0]), float(rates["other"][0]),
+                         float(rates["timeout"][0]), float(result.steps.mean())))
+    return rows
+
+
+def format_table(rows):
+    """Format baseline rows as an aligned text table."""
+    header = ("world", "policy", "door", "red", "other", "timeout", "steps")
+    width = max(len(r[0]) for r in rows) if rows else 5
+    lines = [f"{header[0]:<{width}}  {header[1]:<17} {header[2]:>6} {header[3]:>6} {header[4]:>6} {header[5]:>8} {header[6]:>6}"]
+    for world, policy, door, proxy, other, timeout, steps in rows:
+        lines.append(f"{world:<{width}}  {policy:<17} {door:6.1%} {proxy:6.1%} {other:6.1%} {timeout:8.1%} {steps:6.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""The controller's forward pass and the scripted baseline policies, as kernel functions."""
+
+import numpy as np
+
+from evosandbox.constants import (
+    ACTION_FORWARD,
+    ACTION_LEFT,
+    ACTION_RIGHT,
+    TILE_DOOR,
+    TILE_EMPTY,
+    TILE_KEY,
+)
+from evosandbox.kernels._jit import jit
+from evosandbox.kernels.levels import UNREACHABLE
+from evosandbox.kernels.rng import next_below
+
+_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
+_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
+
+
+@jit
+def network_step(input_weights, hidden_bias, recurrent_weights, output_weights, output_bias, individual,
+                 active, active_count, reward_index, reward_value, hidden, pre, logits):
+    """Advance controller ``individual`` of a batch by one step; update ``hidden``, return the argmax action.
+
+    The input is one-hot, so the input layer gathers the rows of the active inputs instead of
+    multiplying a mostly-zero vector (``reward_index`` >= 0 adds the one real-valued input).
+    """
+    p = individual
+    size = hidden.shape[0]
+    for k in range(size):
+        pre[k] = hidden_bias[p, k]
+    for n in range(active_count):
+        a = active[n]
+        for k in range(size):
+            pre[k] += input_weights[p, a, k]
+    if reward_index >= 0:
+        for k in range(size):
+            pre[k] += reward_value * input_weights[p, reward_index, k]
+    if recurrent_weights.shape[1] > 0:
+        for j in range(size):
+            value = hidden[j]
+            for k in range(size):
+                pre[k] += value * recurrent_weights[p, j, k]
+    for k in range(size):
+        hidden[k] = np.tanh(pre[k])
+    outputs = logits.shape[0]
+    for a in range(outputs):
+        logits[a] = output_bias[p, a]
+    for k in range(size):
+        value = hidden[k]
+        for a in range(outputs):
+            logits[a] += value * output_weights[p, k, a]
+    best = 0
+    for a in range(1, outputs):
+        if logits[a] > logits[best]:
+            best = a
+    return best
+
+
+@jit
+def target_mask(grid, kind, color, out):
+    """Mark target cells: doors (kind 1) or things of ``color`` (kind 2); return how many."""
+    height, width = grid.shape[0], grid.shape[1]
+    count = 0
+    for r in range(height):
+        for c in range(width):
+            tile = grid[r, c, 0]
+            hit = False
+            if kind == 1:
+                hit = tile == TILE_DOOR
+            elif tile >= TILE_DOOR and tile <= TILE_KEY:
+                hit = grid[r, c, 1] == color
+            out[r, c] = hit
+            if hit:
+                count += 1
+    return count
+
+
+@jit
+def seek_action(grid, distances, row, col, heading, state):
+    """Take the action that most shortens the path to a target; move randomly when none is reachable."""
+    if distances[row, col, heading] >= UNREACHABLE:
+        return next_below(state, 3)
+    if distances[row, col, heading] == 1:
+        return ACTION_FORWARD
+    best_action = ACTION_FORWARD
+    best = UNREACHABLE
+    nr, nc = row + _DROW[heading], col + _DCOL[heading]
+    if grid[nr, nc, 0] == TILE_EMPTY:
+        best = distances[nr, nc, heading]
+    left = distances[row, col, (heading + 3) % 4]
+    if left < best:
+        best, best_action = left, ACTION_LEFT
+    right = distances[row, col, (heading + 1) % 4]
+    if right < best:
+        best, best_action = right, ACTION_RIGHT
+    return best_action
+
+

@@ -1,0 +1,159 @@
+"""Run policies in worlds: the public wrapper over the batched rollout kernel."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evosandbox.constants import (
+    COLOR_IDS,
+    FLOAT_DTYPE,
+    POLICY_COLOR_SEEKER,
+    POLICY_DOOR_SEEKER,
+    POLICY_NETWORK,
+    POLICY_RANDOM,
+    THING_COLORS,
+)
+from evosandbox.controller import ControllerParams
+from evosandbox.errors import UsageError
+from evosandbox.kernels.rollout import rollout_kernel
+from evosandbox.worlds import compile_world, level_arguments, observation_size
+
+POLICY_NAMES = ("door-seeker", "color-seeker:COLOR", "random")
+
+
+@dataclass(frozen=True)
+class ScriptedPolicy:
+    """A baseline policy with privileged access to the level (shortest paths by true tile)."""
+
+    kind: str
+    """door-seeker, color-seeker or random."""
+    color: str = ""
+    """Target colour of a color-seeker."""
+
+    @property
+    def name(self):
+        """The policy as written on the command line."""
+        return f"{self.kind}:{self.color}" if self.color else self.kind
+
+
+def parse_policy(text):
+    """Parse ``door-seeker``, ``color-seeker:COLOR`` or ``random`` into a ScriptedPolicy."""
+    kind, _, color = text.partition(":")
+    if kind in ("door-seeker", "random") and not color:
+        return ScriptedPolicy(kind)
+    if kind == "color-seeker":
+        if color not in THING_COLORS:
+            raise UsageError(f"unknown colour {color!r} in {text!r}, expected one of {', '.join(THING_COLORS)}", "--policy")
+        return ScriptedPolicy(kind, color)
+    raise UsageError(f"unknown policy {text!r}, expected one of {', '.join(POLICY_NAMES)}", "--policy")
+
+
+@dataclass
+class Rollout:
+    """Outcomes of P policies x L lifetimes x K episodes, and trajectories when recorded."""
+
+    entered_tile: np.ndarray  # (P, L, K) uint8; 0 (empty) means timeout
+    entered_color: np.ndarray  # (P, L, K) uint8
+    steps: np.ndarray  # (P, L, K) int32
+    returns: np.ndarray  # (P, L, K) float32
+    level_seeds: np.ndarray  # (L,) uint64
+    seed: int
+    grids: np.ndarray = field(default=None)  # (L, H, W, 2) uint8
+    positions: np.ndarray = field(default=None)  # (P, L, K, T+1, 2) int16, final cell repeated after the end
+    headings: np.ndarray = field(default=None)  # (P, L, K, T+1) int8
+    actions: np.ndarray = field(default=None)  # (P, L, K, T) int8, -1 after the end
+    rewards: np.ndarray = field(default=None)  # (P, L, K, T) float32
+    hidden: np.ndarray = field(default=None)  # (P, L, K, T, hidden) float32
+
+
+def _policy_arrays(spec, policy):
+    """Return (kind, colour, weight arrays...) for the kernel."""
+    if isinstance(policy, ControllerParams):
+        expected = observation_size(spec)
+        if policy.input_weights.shape[1] != expected:
+            raise ValueError(f"controller takes {policy.input_weights.shape[1]} inputs, world {spec.name} gives {expected}")
+        if policy.output_bias.shape[1] != spec.num_actions:
+            raise ValueError(f"controller has {policy.output_bias.shape[1]} outputs, world {spec.name} has {spec.num_actions} actions")
+        return (POLICY_NETWORK, 0, policy.input_weights, policy.hidden_bias, policy.recurrent_weights,
+                policy.output_weights, policy.output_bias)
+    if isinstance(policy, str):
+        policy = parse_policy(policy)
+    kind = {"door-seeker": POLICY_DOOR_SEEKER, "color-seeker": POLICY_COLOR_SEEKER, "random": POLICY_RANDOM}[policy.kind]
+    color = COLOR_IDS[policy.color] if policy.color else 0
+    empty3 = np.zeros((1, 0, 0), FLOAT_DTYPE)
+    empty2 = np.zeros((1, 0), FLOAT_DTYPE)
+    return kind, color, empty3, empty2, empty3, np.zeros((1, 0, spec.num_actions), FLOAT_DTYPE), np.zeros((1, spec.num_actions), FLOAT_DTYPE)
+
+
+def level_seeds_for(seed, count, salt=0):
+    """Derive ``count`` level seeds from an integer seed (and a salt for separate streams)."""
+    sequence = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, int(salt)])
+    return sequence.generate_state(count, dtype=np.uint64)
+
+
+def rollout(spec, policy, level_seeds, seed=0, record=False):
+    """Run a policy (ControllerParams batch or ScriptedPolicy) on the levels of ``level_seeds``.
+
+    Args:
+        spec: the WorldSpec to play.
+        policy: ControllerParams for P networks, or a ScriptedPolicy / policy string (P = 1).
+        level_seeds: uint64 (L,), one level (lifetime) per seed, shared by every individual.
+        seed: seeds the random policy's draws (per individual, lifetime and episode).
+        record: also return grids and per-step trajectories.
+
+    Returns:
+        A Rollout with (P, L, K) outcome arrays.
+    """
+    arrays = compile_world(spec)
+    level_seeds = np.ascontiguousarray(level_seeds, dtype=np.uint64)
+    if level_seeds.ndim != 1:
+        raise ValueError("level_seeds must be one-dimensional")
+    kind, color, w_in, b_h, w_rec, w_out, b_out = _policy_arrays(spec, policy)
+    population, lifetimes, episodes = w_in.shape[0], level_seeds.shape[0], spec.lifetime.episodes
+    shape = (population, lifetimes, episodes)
+    entered_tile = np.zeros(shape, np.uint8)
+    entered_color = np.zeros(shape, np.uint8)
+    steps = np.zeros(shape, np.int32)
+    returns = np.zeros(shape, np.float32)
+    steps_max = spec.max_steps if record else 0
+    hidden_size = b_h.shape[1] if record else 0
+    n_rec = lifetimes if record else 0
+    grids = np.zeros((n_rec, arrays.height, arrays.width, 2), np.uint8)
+    recshape = (population, lifetimes, episodes) if record else (0, 0, 0)
+    positions = np.zeros(recshape + (steps_max + 1, 2), np.int16)
+    headings = np.zeros(recshape + (steps_max + 1,), np.int8)
+    actions = np.full(recshape + (steps_max,), -1, np.int8)
+    rewards = np.zeros(recshape + (steps_max,), np.float32)
+    hidden = np.zeros(recshape + (steps_max, hidden_size), np.float32)
+    obs = spec.observation
+    rollout_kernel(
+        arrays.height, arrays.width, *level_arguments(arrays),
+        spec.max_steps, episodes, spec.lifetime.reset_state, np.float32(spec.rewards.door), np.float32(spec.rewards.step_cost),
+        arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length, obs.type_radius, obs.color_radius,
+        arrays.action_input_base, arrays.reward_index,
+        level_seeds, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
+        kind, color, w_in, b_h, w_rec, w_out, b_out,
+        entered_tile, entered_color, steps, returns,
+        record, grids, positions, headings, actions, rewards, hidden,
+    )
+    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed))
+    if record:
+        _hold_final_state(positions, headings, hidden, steps)
+        result.grids, result.positions, result.headings = grids, positions, headings
+        result.actions, result.rewards, result.hidden = actions, rewards, hidden
+    return result
+
+
+def _hold_final_state(positions, headings, hidden, steps):
+    """Repeat each episode's final position, heading and hidden state after it ended."""
+    total = positions.shape[3] - 1
+    t = np.arange(total + 1)
+    after = t[None, None, None, :] > steps[..., None]
+    index = np.minimum(t[None, None, None, :], steps[..., None])
+    positions[:] = np.take_along_axis(positions, index[..., None].repeat(2, axis=-1), axis=3)
+    headings[:] = np.take_along_axis(headings, index, axis=3)
+    if hidden.shape[-1] and total:
+        last = np.maximum(steps - 1, 0)
+        step_index = np.minimum(np.arange(total)[None, None, None, :], last[..., None])
+        hidden[:] = np.take_along_axis(hidden, step_index[..., None].repeat(hidden.shape[-1], axis=-1), axis=3)
+    del after

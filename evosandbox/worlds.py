@@ -1,0 +1,236 @@
+"""WorldSpec -> the raw arrays the kernels read, plus level generation and searches for Python callers."""
+
+import functools
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from evosandbox.config import load_world
+from evosandbox.constants import (
+    COLOR_GREY,
+    COLOR_IDS,
+    GENERATOR_NAMES,
+    NUM_TILES,
+    OBSERVATION_CHANNELS,
+    TILE_DOOR,
+    TILE_EMPTY,
+    TILE_IDS,
+    TILE_WALL,
+)
+from evosandbox.kernels.levels import UNREACHABLE, action_distances_kernel, generate_level_kernel
+
+WORLDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "worlds")
+
+
+@dataclass(frozen=True)
+class WorldArrays:
+    """A world spec unpacked into the arrays and scalars the kernels take."""
+
+    height: int
+    width: int
+    generator: int
+    rooms_rows: int
+    rooms_cols: int
+    base_grid: np.ndarray  # (H, W, 2) uint8, ascii layout (zeros otherwise)
+    fixed_door_cells: np.ndarray  # int64 flat cell indices of 'D' marks
+    fixed_start: int  # flat cell index of 'A', or -1
+    cumulative_weights: np.ndarray  # (variants,) float64
+    thing_tiles: np.ndarray  # (variants, things) int64, doors first
+    thing_masks: np.ndarray  # (variants, things) int64 colour bitmasks
+    thing_counts: np.ndarray  # (variants,) int64
+    view_offsets: np.ndarray  # (4, V*V, 2) int64 world (drow, dcol) per heading and view cell
+    view_radius: np.ndarray  # (V*V,) int64 Chebyshev radius of each view cell
+    los_cells: np.ndarray  # (V*V, V) int64 view cells strictly between the agent and the cell
+    los_length: np.ndarray  # (V*V,) int64
+    action_input_base: int  # index of the last-action one-hot, or -1
+    reward_index: int  # index of the last-reward input, or -1
+
+
+def observation_size(spec):
+    """Return the length of the observation vector of a world."""
+    view = spec.observation.view_size
+    size = view * view * OBSERVATION_CHANNELS
+    if spec.observation.last_action:
+        size += spec.num_actions
+    if spec.observation.last_reward:
+        size += 1
+    return size
+
+
+def controller_shape(spec, hidden, recurrent=True):
+    """Return the ControllerShape a controller for this world needs."""
+    from evosandbox.controller import ControllerShape
+
+    return ControllerShape(observation_size(spec), hidden, spec.num_actions, recurrent)
+
+
+@functools.lru_cache(maxsize=32)
+def view_tables(view_size):
+    """Precompute per-heading world offsets, radii and line-of-sight cells of the view window."""
+    cells = view_size * view_size
+    half = view_size // 2
+    agent_i, agent_j = view_size - 1, half
+    offsets = np.zeros((4, cells, 2), dtype=np.int64)
+    radius = np.zeros(cells, dtype=np.int64)
+    los = np.zeros((cells, view_size), dtype=np.int64)
+    los_length = np.zeros(cells, dtype=np.int64)
+    deltas = np.array([[0, 1], [1, 0], [0, -1], [-1, 0]])
+    for i in range(view_size):
+        for j in range(view_size):
+            v = i * view_size + j
+            forward, lateral = agent_i - i, j - half
+            radius[v] = max(forward, abs(lateral))
+            for heading in range(4):
+                ahead, right = deltas[heading], deltas[(heading + 1) % 4]
+                offsets[heading, v] = forward * ahead + lateral * right
+            between = _line_between(agent_i, agent_j, i, j)
+            los_length[v] = len(between)
+            for k, (bi, bj) in enumerate(between):
+                los[v, k] = bi * view_size + bj
+    for array in (offsets, radius, los, los_length):
+        array.setflags(write=False)
+    return offsets, radius, los, los_length
+
+
+def _line_between(i0, j0, i1, j1):
+    """Return the cells strictly between two view cells on a Bresenham line."""
+    cells = []
+    di, dj = abs(i1 - i0), abs(j1 - j0)
+    si, sj = (1 if i1 > i0 else -1), (1 if j1 > j0 else -1)
+    error = di - dj
+    i, j = i0, j0
+    while (i, j) != (i1, j1):
+        twice = 2 * error
+        if twice > -dj:
+            error -= dj
+            i += si
+        if twice < di:
+            error += di
+            j += sj
+        if (i, j) != (i1, j1):
+            cells.append((i, j))
+    return cells
+
+
+def _color_mask(colors):
+    mask = 0
+    for name in colors:
+        mask |= 1 << COLOR_IDS[name]
+    return mask
+
+
+def compile_world(spec):
+    """Unpack a WorldSpec into WorldArrays for the kernels."""
+    return _compile_cached(spec)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_cached(spec):
+    variants = spec.variants
+    max_things = max(sum(t.count for t in v.things) for v in variants)
+    tiles = np.zeros((len(variants), max_things), dtype=np.int64)
+    masks = np.zeros((len(variants), max_things), dtype=np.int64)
+    counts = np.zeros(len(variants), dtype=np.int64)
+    for index, variant in enumerate(variants):
+        things = sorted(variant.things, key=lambda t: t.kind != "door")
+        n = 0
+        for thing in things:
+            for _ in range(thing.count):
+                tiles[index, n] = TILE_IDS[thing.kind]
+                masks[index, n] = _color_mask(thing.colors)
+                n += 1
+        counts[index] = n
+    weights = np.cumsum([v.weight for v in variants]).astype(np.float64)
+    base = np.zeros((spec.height, spec.width, 2), dtype=np.uint8)
+    doors, start = [], -1
+    for r, line in enumerate(spec.ascii_map):
+        for c, char in enumerate(line):
+            if char == "#":
+                base[r, c] = (TILE_WALL, COLOR_GREY)
+            elif char == "D":
+                doors.append(r * spec.width + c)
+            elif char == "A":
+                start = r * spec.width + c
+    offsets, radius, los, los_length = view_tables(spec.observation.view_size)
+    view_inputs = spec.observation.view_size ** 2 * OBSERVATION_CHANNELS
+    action_base = view_inputs if spec.observation.last_action else -1
+    reward_index = -1
+    if spec.observation.last_reward:
+        reward_index = view_inputs + (spec.num_actions if spec.observation.last_action else 0)
+    return WorldArrays(
+        height=spec.height, width=spec.width, generator=GENERATOR_NAMES.index(spec.generator),
+        rooms_rows=spec.rooms[0], rooms_cols=spec.rooms[1], base_grid=base,
+        fixed_door_cells=np.array(doors, dtype=np.int64), fixed_start=start,
+        cumulative_weights=weights, thing_tiles=tiles, thing_masks=masks, thing_counts=counts,
+        view_offsets=offsets, view_radius=radius, los_cells=los, los_length=los_length,
+        action_input_base=action_base, reward_index=reward_index,
+    )
+
+
+def level_arguments(arrays):
+    """Return the level-generation arguments of the kernels, in order."""
+    return (
+        arrays.generator, arrays.rooms_rows, arrays.rooms_cols, arrays.base_grid, arrays.fixed_door_cells,
+        arrays.fixed_start, arrays.cumulative_weights, arrays.thing_tiles, arrays.thing_masks, arrays.thing_counts,
+    )
+
+
+@dataclass
+class Level:
+    """One generated level: the grid, the agent's start, and the mixture variant drawn."""
+
+    grid: np.ndarray
+    row: int
+    col: int
+    heading: int
+    variant: int
+
+
+def generate_level(spec, seed):
+    """Generate the level the rollout kernel plays for ``seed`` (same on every machine)."""
+    arrays = compile_world(spec)
+    grid = np.empty((arrays.height, arrays.width, 2), dtype=np.uint8)
+    row, col, heading, variant, _ = generate_level_kernel(grid, np.uint64(seed), *level_arguments(arrays))
+    if row < 0:
+        raise RuntimeError(f"{spec.path}: no solvable level found for seed {seed}")
+    return Level(grid, int(row), int(col), int(heading), int(variant))
+
+
+def action_distances(grid, target_mask):
+    """Return int32 (H, W, 4): fewest actions from (row, col, heading) to enter a target cell."""
+    out = np.empty(grid.shape[:2] + (4,), dtype=np.int32)
+    action_distances_kernel(np.ascontiguousarray(grid, dtype=np.uint8), np.ascontiguousarray(target_mask, dtype=np.bool_), out)
+    return out
+
+
+def is_unreachable(distance):
+    """Return whether an action distance means 'cannot be reached'."""
+    return np.asarray(distance) >= UNREACHABLE
+
+
+def door_mask(grid):
+    """Return a boolean (H, W) mask of door cells."""
+    return grid[:, :, 0] == TILE_DOOR
+
+
+def thing_mask(grid):
+    """Return a boolean (H, W) mask of cells holding a door or an object."""
+    tiles = grid[:, :, 0]
+    return (tiles != TILE_EMPTY) & (tiles != TILE_WALL) & (tiles < NUM_TILES)
+
+
+def shipped_worlds():
+    """Return the paths of the worlds shipped in worlds/, sorted by name."""
+    return sorted(glob.glob(os.path.join(WORLDS_DIR, "*.toml")))
+
+
+def resolve_world(name_or_path):
+    """Load a world from a path, or by the name of a shipped world."""
+    if os.path.exists(name_or_path) or name_or_path.endswith(".toml"):
+        return load_world(name_or_path)
+    candidate = os.path.join(WORLDS_DIR, f"{name_or_path}.toml")
+    if os.path.exists(candidate):
+        return load_world(candidate)
+    return load_world(name_or_path)  # raises the one-line "no such file" error
