@@ -7,6 +7,15 @@ import numpy as np
 from evosandbox.constants import FLOAT_DTYPE
 
 
+def squash(values):
+    """Apply the controller's activation (tanh as the kernel's Pade approximant) to float32 values."""
+    x = np.clip(np.asarray(values, dtype=FLOAT_DTYPE), FLOAT_DTYPE(-4.97), FLOAT_DTYPE(4.97))
+    x2 = x * x
+    numerator = FLOAT_DTYPE(135135.0) + x2 * (FLOAT_DTYPE(17325.0) + x2 * (FLOAT_DTYPE(378.0) + x2))
+    denominator = FLOAT_DTYPE(135135.0) + x2 * (FLOAT_DTYPE(62370.0) + x2 * (FLOAT_DTYPE(3150.0) + x2 * FLOAT_DTYPE(28.0)))
+    return x * numerator / denominator
+
+
 @dataclass(frozen=True)
 class ControllerShape:
     """The size of a recurrent (or feedforward) controller network."""

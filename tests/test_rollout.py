@@ -8,7 +8,7 @@ from conftest import WORLD_PATHS, world_path
 from reference import run_plain_python
 from evosandbox.config import load_world
 from evosandbox.constants import COLOR_NAMES, OBSERVATION_CHANNELS, TILE_DOOR, TILE_EMPTY, TILE_WALL
-from evosandbox.controller import ControllerParams
+from evosandbox.controller import ControllerParams, squash
 from evosandbox.kernels.observe import observe
 from evosandbox.simulate import level_seeds_for, parse_policy, rollout
 from evosandbox.worlds import _line_between, compile_world, controller_shape, generate_level
@@ -145,7 +145,7 @@ def test_rollout_matches_plain_python_reference(tmp_path, write_world):
     code = f"""
         import numpy as np
         from evosandbox.config import load_world
-        from evosandbox.controller import ControllerParams
+        from evosandbox.controller import ControllerParams, squash
         from evosandbox.simulate import rollout, level_seeds_for
         from evosandbox.worlds import controller_shape
         result = {{}}
@@ -170,8 +170,7 @@ def test_rollout_matches_plain_python_reference(tmp_path, write_world):
         for name, expected in arrays.items():
             got = getattr(compiled, name)
             if name in ("hidden", "returns", "rewards"):
-                # float32 tanh differs by an ulp between numba and numpy; errors stay tiny.
-                np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{world} {key} {name}")
+                np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=f"{world} {key} {name}")
             else:
                 assert np.array_equal(got, expected), (world, key, name)
 
@@ -199,7 +198,7 @@ def test_network_step_matches_dense_numpy_forward_pass(write_world):
                     if last_action >= 0:
                         x[arrays.action_input_base + last_action] = 1.0
                     x[arrays.reward_index] = last_reward
-                    hidden = np.tanh(params.hidden_bias[p] + x @ params.input_weights[p] + hidden @ params.recurrent_weights[p])
+                    hidden = squash(params.hidden_bias[p] + x @ params.input_weights[p] + hidden @ params.recurrent_weights[p])
                     logits = hidden @ params.output_weights[p] + params.output_bias[p]
                     np.testing.assert_allclose(hidden, result.hidden[p, lifetime, episode, t], atol=2e-5)
                     action = result.actions[p, lifetime, episode, t]

@@ -32,8 +32,8 @@ def observe(grid, row, col, heading, view_offsets, view_radius, los_cells, los_l
     count = 0
     for v in range(cells):
         radius = view_radius[v]
-        if radius > color_radius and radius > type_radius:
-            continue
+        if radius > type_radius and (radius > color_radius or view_colors[v] == 0):
+            continue  # nothing this cell could show is in range: skip the line-of-sight walk
         visible = True
         for k in range(los_length[v]):
             if view_tiles[los_cells[v, k]] == TILE_WALL:
