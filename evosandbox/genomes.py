@@ -1,0 +1,675 @@
+"""Genome encodings: how a small flat genome grows into a much larger controller.
+
+This is the information funnel of "Risks from Learned Optimization" (Hubinger et al. 2019):
+DNA does not list every synapse, it holds a program that builds the brain. Three encodings:
+
+- ``direct``: one gene per controller weight and bias (no funnel; the control condition).
+- ``cppn``: HyperNEAT (Stanley, D'Ambrosio and Gauci 2009). Neurons sit at coordinates that
+  mean something (a view input at its lateral and forward offset and channel, hidden units on
+  a 2-D sheet, actions where they point); a small compositional network with sine, gaussian,
+  tanh and abs nodes (the genome holds its weights) is queried once per connection with the
+  two neurons' coordinates and returns the weight, with an expression threshold. (The
+  kernels use cheap smooth forms of sine, gaussian and tanh; see kernels/develop.py.)
+- ``developmental``: a growth program in the spirit of Neural Developmental Programs (Najarro
+  et al. 2023) and the genomic bottleneck (Shuvaev et al. 2024). Each neuron is a cell seeded
+  from its position; for ``steps`` steps every cell updates its state from its own and its
+  neighbours' states under a genome-defined local rule; weights are then read out from pairs of
+  final states by genome-defined bilinear forms.
+
+Genes are standardised: initial genomes are standard normal and each encoding multiplies every
+gene by a fixed scale when developing, so one Gaussian mutation step size suits every gene and
+a small genome change gives a small controller change.
+
+Operators (``mutate_gaussian``, ``crossover_blend``, ``crossover_uniform``) work in place on
+numpy float32 individuals (including DEAP creator subclasses of ``numpy.ndarray``), return
+tuples as DEAP expects, and draw every random number from the explicit ``numpy.random.Generator``
+passed as ``rng`` (never from global state), e.g.::
+
+    toolbox.register("mutate", mutate_gaussian, sigma=encoding.mutation_sigma,
+                     rate=encoding.mutation_rate, rng=rng)
+    toolbox.register("mate", crossover_blend, alpha=0.5, rng=rng)
+"""
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from evosandbox.config import TableReader, read_toml
+from evosandbox.constants import (
+    ACTION_FORWARD,
+    ACTION_LEFT,
+    ACTION_RIGHT,
+    FLOAT_DTYPE,
+    OBSERVATION_CHANNELS,
+)
+from evosandbox.controller import ControllerParams, ControllerShape
+from evosandbox.errors import ConfigError
+from evosandbox.kernels import develop as kernels
+from evosandbox.worlds import observation_size
+
+COORDINATE_DIMENSIONS = 4
+"""Neuron coordinates are (x, y, c, layer); layer is -1 input, 0 hidden, 1 output."""
+
+ENCODINGS = {}
+"""Registry: encoding name -> Encoding subclass. A new encoding is one registered class."""
+
+
+def register_encoding(cls):
+    """Add an Encoding subclass to the registry under its ``name``."""
+    ENCODINGS[cls.name] = cls
+    return cls
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightScales:
+    """The natural size of each kind of controller parameter (the map from genes to weights)."""
+
+    input: float = 0.25
+    """Input weights. The observation is a sparse one-hot (about 30-60 of ~600 inputs on), so a
+    hidden unit sums a few dozen input weights: a quarter keeps it out of saturation."""
+    recurrent: float = 0.5
+    """Hidden-to-hidden weights."""
+    output: float = 1.0
+    """Hidden-to-action weights."""
+    bias: float = 0.5
+    """Hidden and action biases."""
+
+    def as_array(self):
+        """Return the scales indexed by connection class (input, recurrent, output, hidden bias, output bias)."""
+        return np.array([self.input, self.recurrent, self.output, self.bias, self.bias], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DirectOptions:
+    """Options of the direct encoding (it has none beyond the controller's weight scales)."""
+
+
+@dataclass(frozen=True)
+class CppnOptions:
+    """Size and expression threshold of the CPPN (the funnel width knobs)."""
+
+    feature_nodes: int = 8
+    """Nodes of the first layer, each a function of one neuron's coordinates."""
+    pair_nodes: int = 8
+    """Nodes of the second layer, each a function of both neurons of a connection."""
+    threshold: float = 0.2
+    """Connections whose CPPN output magnitude is below this are not expressed (weight 0)."""
+
+
+@dataclass(frozen=True)
+class DevelopmentalOptions:
+    """Size and duration of the growth program (the funnel width knobs)."""
+
+    state_size: int = 6
+    """Length of every cell's state vector."""
+    steps: int = 8
+    """Developmental steps (0 reads the weights straight from the positional seeds)."""
+    rate: float = 0.5
+    """How far a cell moves toward its rule's output each step (0 < rate <= 1)."""
+
+
+@dataclass(frozen=True)
+class GenomeSpec:
+    """A genome preset: encoding, controller size, funnel knobs and default mutation."""
+
+    name: str
+    path: str
+    encoding: str
+    """Registry name: direct, cppn or developmental."""
+    hidden: int = 32
+    """Hidden units of the controller."""
+    recurrent: bool = True
+    """Recurrent (hidden state kept between steps) or feedforward controller."""
+    scales: WeightScales = WeightScales()
+    options: object = DirectOptions()
+    """The encoding's own options dataclass (CppnOptions, DevelopmentalOptions, ...)."""
+    mutation_sigma: float = 0.1
+    """Default standard deviation of a Gaussian gene mutation (genes are standardised)."""
+    mutation_rate: float = 0.05
+    """Default probability that a gene mutates."""
+    description: str = ""
+    source_text: str = field(default="", compare=False, repr=False)
+    """The TOML text the preset was loaded from (stored in run and genome files)."""
+
+
+def load_genome_preset(path):
+    """Load and validate a genome preset from a TOML file.
+
+    Args:
+        path: a genomes/*.toml file.
+
+    Returns:
+        GenomeSpec. Raises ConfigError (one line ``FILE: key: message``) on any problem.
+    """
+    path = os.fspath(path)
+    data = read_toml(path)
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    return parse_genome_preset(data, path, text)
+
+
+def parse_genome_preset(data, path, text=""):
+    """Validate a parsed TOML table as a genome preset.
+
+    Args:
+        data: the parsed TOML table.
+        path: the file name to name in errors.
+        text: the TOML source, kept in ``GenomeSpec.source_text``.
+
+    Returns:
+        GenomeSpec.
+    """
+    root = TableReader(data, path)
+    name = root.string("name", os.path.splitext(os.path.basename(path))[0])
+    description = root.string("description", "")
+    encoding = root.string("encoding", choices=tuple(ENCODINGS))
+    controller = root.table_reader("controller")
+    hidden = controller.integer("hidden", 32, minimum=1, maximum=1024)
+    recurrent = controller.boolean("recurrent", True)
+    defaults = WeightScales()
+    scales = WeightScales(**{
+        item.name: controller.number(f"{item.name}_scale", getattr(defaults, item.name), minimum=0.0)
+        for item in fields(WeightScales)
+    })
+    controller.finish()
+    for other in ENCODINGS:
+        if other != encoding and other in data:
+            raise root.error(other, f"options for encoding '{other}', but this preset's encoding is '{encoding}'")
+    options_reader = root.table_reader(encoding)
+    options = ENCODINGS[encoding].parse_options(options_reader)
+    options_reader.finish()
+    mutation = root.table_reader("mutation")
+    sigma = mutation.number("sigma", 0.1, minimum=0.0)
+    rate = mutation.number("rate", 0.05, minimum=0.0, maximum=1.0)
+    mutation.finish()
+    root.finish()
+    return GenomeSpec(
+        name=name, path=path, encoding=encoding, hidden=hidden, recurrent=recurrent, scales=scales,
+        options=options, mutation_sigma=sigma, mutation_rate=rate, description=description, source_text=text,
+    )
+
+
+def make_encoding(genome_spec, world_spec):
+    """Build the encoding of ``genome_spec`` for controllers that play ``world_spec``.
+
+    Args:
+        genome_spec: a GenomeSpec.
+        world_spec: a WorldSpec; it fixes the controller's inputs and outputs.
+
+    Returns:
+        An Encoding (a registered subclass).
+    """
+    return ENCODINGS[genome_spec.encoding](genome_spec, world_spec)
+
+
+def controller_shape_for(genome_spec, world_spec):
+    """Return the ControllerShape a genome preset builds for a world."""
+    return ControllerShape(observation_size(world_spec), genome_spec.hidden, world_spec.num_actions, genome_spec.recurrent)
+
+
+# ---------------------------------------------------------------------------------------------
+# The substrate: where neurons sit
+# ---------------------------------------------------------------------------------------------
+
+
+def hidden_sheet(hidden):
+    """Return (x, y) of ``hidden`` units laid row by row on a near-square sheet in [-1, 1]^2."""
+    columns = math.ceil(math.sqrt(hidden))
+    rows = math.ceil(hidden / columns)
+    positions = np.zeros((hidden, 2))
+    for unit in range(hidden):
+        row, column = divmod(unit, columns)
+        positions[unit, 0] = -1.0 + 2.0 * column / (columns - 1) if columns > 1 else 0.0
+        positions[unit, 1] = -1.0 + 2.0 * row / (rows - 1) if rows > 1 else 0.0
+    return positions
+
+
+def _action_position(action):
+    """Return where an action points, in view coordinates (x lateral, y forward)."""
+    if action == ACTION_LEFT:
+        return -1.0, 0.0
+    if action == ACTION_RIGHT:
+        return 1.0, 0.0
+    if action == ACTION_FORWARD:
+        return 0.0, 1.0
+    return 0.0, 0.0  # think: stay
+
+
+def neuron_coordinates(world_spec, hidden):
+    """Return (inputs + hidden + outputs, 4) coordinates (x, y, c, layer) of every neuron.
+
+    View input ``(i * V + j) * 12 + channel`` sits at x = lateral / (V // 2),
+    y = forward / (V - 1), c = channel / 11 (docs/architecture.md). The last-action inputs sit
+    behind the agent (y = -1) at the x of the action's direction; the last-reward input at
+    (0, -1, 1). Hidden units lie on a 2-D sheet (c = 0); actions where they point.
+    """
+    observation = world_spec.observation
+    view = observation.view_size
+    half = view // 2
+    rows = []
+    for i in range(view):
+        for j in range(view):
+            for channel in range(OBSERVATION_CHANNELS):
+                rows.append((
+                    (j - half) / half, (view - 1 - i) / (view - 1), channel / (OBSERVATION_CHANNELS - 1), -1.0))
+    if observation.last_action:
+        for action in range(world_spec.num_actions):
+            rows.append((_action_position(action)[0], -1.0, 0.0, -1.0))
+    if observation.last_reward:
+        rows.append((0.0, -1.0, 1.0, -1.0))
+    for x, y in hidden_sheet(hidden):
+        rows.append((x, y, 0.0, 0.0))
+    for action in range(world_spec.num_actions):
+        x, y = _action_position(action)
+        rows.append((x, y, 0.0, 1.0))
+    return np.array(rows, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators (DEAP-ready, in place, explicit numpy Generator)
+# ---------------------------------------------------------------------------------------------
+
+
+def mutate_gaussian(individual, sigma, rate, rng):
+    """Add N(0, sigma) noise to each gene with probability ``rate``, in place.
+
+    Args:
+        individual: float32 genome (a numpy array or a DEAP creator subclass of one).
+        sigma: standard deviation of the noise (genes are standardised).
+        rate: per-gene mutation probability.
+        rng: numpy.random.Generator, the only source of randomness.
+
+    Returns:
+        ``(individual,)`` as DEAP expects.
+    """
+    mask = rng.random(len(individual)) < rate
+    count = int(mask.sum())
+    if count:
+        individual[mask] += rng.normal(0.0, sigma, count).astype(individual.dtype)
+    return (individual,)
+
+
+def crossover_blend(first, second, alpha, rng):
+    """Blend two genomes gene by gene (BLX-alpha, as deap.tools.cxBlend), in place.
+
+    Args:
+        first, second: float32 genomes of equal length.
+        alpha: how far past the parents a child may fall (0.5 is usual).
+        rng: numpy.random.Generator, the only source of randomness.
+
+    Returns:
+        ``(first, second)``.
+    """
+    gamma = ((1.0 + 2.0 * alpha) * rng.random(len(first)) - alpha).astype(first.dtype)
+    a = np.array(first, copy=True)
+    b = np.array(second, copy=True)
+    first[:] = (1.0 - gamma) * a + gamma * b
+    second[:] = gamma * a + (1.0 - gamma) * b
+    return first, second
+
+
+def crossover_uniform(first, second, rate, rng):
+    """Swap each gene between two genomes with probability ``rate``, in place.
+
+    Args:
+        first, second: float32 genomes of equal length.
+        rate: per-gene swap probability (0.5 is usual).
+        rng: numpy.random.Generator, the only source of randomness.
+
+    Returns:
+        ``(first, second)``.
+    """
+    mask = rng.random(len(first)) < rate
+    held = np.array(first[mask], copy=True)
+    first[mask] = second[mask]
+    second[mask] = held
+    return first, second
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings
+# ---------------------------------------------------------------------------------------------
+
+
+class Encoding:
+    """Base class: a genome preset bound to a world's controller shape."""
+
+    name = ""
+    options_class = DirectOptions
+
+    mutate_gaussian = staticmethod(mutate_gaussian)
+    crossover_blend = staticmethod(crossover_blend)
+    crossover_uniform = staticmethod(crossover_uniform)
+
+    def __init__(self, genome_spec, world_spec):
+        if not isinstance(genome_spec.options, self.options_class):
+            raise ValueError(f"encoding {self.name} needs {self.options_class.__name__}, got {type(genome_spec.options).__name__}")
+        self.genome_spec = genome_spec
+        self.world_spec = world_spec
+        self.options = genome_spec.options
+        self.controller_shape = controller_shape_for(genome_spec, world_spec)
+        self.class_scales = genome_spec.scales.as_array()
+        self.gene_scales = np.ascontiguousarray(self._gene_scales(), dtype=np.float64)
+        self.genome_length = len(self.gene_scales)
+
+    @classmethod
+    def parse_options(cls, reader):
+        """Read this encoding's options table from a preset."""
+        return cls.options_class()
+
+    @property
+    def compression_ratio(self):
+        """Controller parameters per gene (1 for direct; the width of the funnel)."""
+        return self.controller_shape.parameter_count / self.genome_length
+
+    @property
+    def mutation_sigma(self):
+        """Default Gaussian mutation step (from the preset)."""
+        return self.genome_spec.mutation_sigma
+
+    @property
+    def mutation_rate(self):
+        """Default per-gene mutation probability (from the preset)."""
+        return self.genome_spec.mutation_rate
+
+    def initial_genomes(self, count, rng):
+        """Draw ``count`` standard-normal genomes.
+
+        Args:
+            count: number of genomes.
+            rng: numpy.random.Generator.
+
+        Returns:
+            float32 array (count, genome_length).
+        """
+        return rng.standard_normal((count, self.genome_length), dtype=np.float32)
+
+    def develop(self, genomes):
+        """Develop a batch of genomes into controller parameters.
+
+        Args:
+            genomes: float32 array (P, genome_length) (a single genome (G,) is taken as P = 1).
+
+        Returns:
+            ControllerParams for P controllers of ``controller_shape``.
+        """
+        genomes = np.asarray(genomes)
+        if genomes.ndim == 1:
+            genomes = genomes[None, :]
+        if genomes.ndim != 2 or genomes.shape[1] != self.genome_length:
+            raise ValueError(f"{self.name} genomes must have shape (P, {self.genome_length}), got {genomes.shape}")
+        genomes = np.ascontiguousarray(genomes, dtype=FLOAT_DTYPE)
+        params = ControllerParams.zeros(self.controller_shape, genomes.shape[0])
+        if genomes.shape[0]:
+            self._develop(genomes, params)
+        return params
+
+    def _gene_scales(self):
+        raise NotImplementedError
+
+    def _develop(self, genomes, params):
+        raise NotImplementedError
+
+
+def _kernel_outputs(params):
+    """Return the five parameter arrays in kernel argument order."""
+    return (params.input_weights, params.hidden_bias, params.recurrent_weights, params.output_weights,
+            params.output_bias)
+
+
+@register_encoding
+class DirectEncoding(Encoding):
+    """One gene per weight and bias: no funnel (the control condition)."""
+
+    name = "direct"
+    options_class = DirectOptions
+
+    def _gene_scales(self):
+        shape = self.controller_shape
+        scales = self.genome_spec.scales
+        parts = [
+            np.full(shape.inputs * shape.hidden, scales.input),
+            np.full(shape.hidden, scales.bias),
+            np.full(shape.hidden * shape.hidden if shape.recurrent else 0, scales.recurrent / math.sqrt(shape.hidden)),
+            np.full(shape.hidden * shape.outputs, scales.output / math.sqrt(shape.hidden)),
+            np.full(shape.outputs, scales.bias),
+        ]
+        return np.concatenate(parts)
+
+    def _develop(self, genomes, params):
+        kernels.develop_direct(genomes, self.gene_scales, *_kernel_outputs(params))
+
+
+@register_encoding
+class CppnEncoding(Encoding):
+    """HyperNEAT: a small CPPN queried with the coordinates of both neurons of each connection."""
+
+    name = "cppn"
+    options_class = CppnOptions
+
+    def __init__(self, genome_spec, world_spec):
+        super().__init__(genome_spec, world_spec)
+        origin = np.zeros((1, COORDINATE_DIMENSIONS))
+        self.coordinates = np.ascontiguousarray(
+            np.vstack([neuron_coordinates(world_spec, genome_spec.hidden), origin]))
+        # The class scale is a typical weight; an expressed CPPN weight averages about half of
+        # its maximum, so the maximum is twice the typical size.
+        self.class_scales = 2.0 * self.class_scales
+
+    @classmethod
+    def parse_options(cls, reader):
+        """Read the [cppn] table."""
+        defaults = CppnOptions()
+        return CppnOptions(
+            feature_nodes=reader.integer("feature_nodes", defaults.feature_nodes, minimum=1, maximum=256),
+            pair_nodes=reader.integer("pair_nodes", defaults.pair_nodes, minimum=1, maximum=256),
+            threshold=reader.number("threshold", defaults.threshold, minimum=0.0, maximum=0.95),
+        )
+
+    @property
+    def head_count(self):
+        """Number of CPPN outputs: one per connection class the controller has."""
+        return 5 if self.controller_shape.recurrent else 4
+
+    def _gene_scales(self):
+        features, pairs, dimensions = self.options.feature_nodes, self.options.pair_nodes, COORDINATE_DIMENSIONS
+        # Coordinates span about [-1, 1]: a first-layer weight of ~3 lets a sine node make a full
+        # period across the view and a gaussian pick out a band of channels.
+        feature_layer = np.tile(np.r_[np.full(dimensions, 3.0), 1.0], features)
+        side = np.full(pairs * (features + dimensions), 1.5 / math.sqrt(features + dimensions))
+        # Heads start small so the output tanh starts unsaturated: weights respond to every gene.
+        heads = np.tile(np.r_[np.full(pairs, 0.75 / math.sqrt(pairs)), 0.25], self.head_count)
+        return np.concatenate([feature_layer, side, side, np.full(pairs, 1.0), heads])
+
+    def _develop(self, genomes, params):
+        kernels.develop_cppn(
+            genomes, self.gene_scales, self.coordinates, self.options.feature_nodes, self.options.pair_nodes,
+            self.options.threshold, self.class_scales, *_kernel_outputs(params))
+
+    def query(self, genome, source, target, connection_class):
+        """Return the weight the CPPN of one genome gives a connection between two coordinates.
+
+        Args:
+            genome: float32 (G,).
+            source, target: coordinates (x, y, c, layer) of the two neurons (the origin
+                (0, 0, 0, 0) as source for a bias).
+            connection_class: 0 input, 1 recurrent, 2 output, 3 hidden bias, 4 output bias.
+
+        Returns:
+            The weight as a Python float.
+        """
+        genes = np.asarray(genome, dtype=FLOAT_DTYPE).astype(np.float64) * self.gene_scales
+        points = np.ascontiguousarray(np.array([source, target], dtype=np.float64))
+        source_terms, target_terms = kernels.cppn_node_terms(genes, points, self.options.feature_nodes, self.options.pair_nodes)
+        head = connection_class
+        if not self.controller_shape.recurrent:
+            if connection_class == kernels.CLASS_RECURRENT:
+                raise ValueError("a feedforward controller has no recurrent connections")
+            head -= connection_class > kernels.CLASS_RECURRENT
+        features, pairs, dimensions = self.options.feature_nodes, self.options.pair_nodes, COORDINATE_DIMENSIONS
+        offset = features * (dimensions + 1) + 2 * pairs * (features + dimensions) + pairs + head * (pairs + 1)
+        return float(kernels.cppn_connection(
+            genes, offset, source_terms[0], np.ascontiguousarray(target_terms[:, 1]), self.options.threshold,
+            self.class_scales[connection_class]))
+
+
+def positional_features(coordinates):
+    """Return the fixed positional features phi of every cell, one column per cell: (8, cells).
+
+    (x, y, c, layer, cos(pi c), cos(2 pi c), cos(3 pi c), 1): the cosines let a linear seed map
+    tell observation channels apart (a channel is a category, not a quantity).
+    """
+    c = coordinates[:, 2:3]
+    return np.ascontiguousarray(np.hstack([
+        coordinates, np.cos(np.pi * c), np.cos(2 * np.pi * c), np.cos(3 * np.pi * c), np.ones_like(c),
+    ]).T)
+
+
+def tissue_neighbours(world_spec, hidden):
+    """Return the cell adjacency of the developmental tissue as CSR (offsets, indices).
+
+    View inputs touch the same channel in the four adjacent view cells; extra inputs touch one
+    another; hidden cells touch their four neighbours on the sheet; action cells touch one
+    another.
+    """
+    observation = world_spec.observation
+    view = observation.view_size
+    channels = OBSERVATION_CHANNELS
+    view_inputs = view * view * channels
+    extras = observation_size(world_spec) - view_inputs
+    outputs = world_spec.num_actions
+    neighbours = []
+    for i in range(view):
+        for j in range(view):
+            for channel in range(channels):
+                cell = []
+                for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                    if 0 <= i + di < view and 0 <= j + dj < view:
+                        cell.append(((i + di) * view + (j + dj)) * channels + channel)
+                neighbours.append(cell)
+    for extra in range(extras):
+        neighbours.append([view_inputs + other for other in range(extras) if other != extra])
+    first_hidden = view_inputs + extras
+    columns = math.ceil(math.sqrt(hidden))
+    for unit in range(hidden):
+        row, column = divmod(unit, columns)
+        cell = []
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            other_row, other_column = row + dr, column + dc
+            other = other_row * columns + other_column
+            if 0 <= other_column < columns and other_row >= 0 and 0 <= other < hidden:
+                cell.append(first_hidden + other)
+        neighbours.append(cell)
+    first_output = first_hidden + hidden
+    for action in range(outputs):
+        neighbours.append([first_output + other for other in range(outputs) if other != action])
+    offsets = np.zeros(len(neighbours) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(cell) for cell in neighbours])
+    indices = np.array([index for cell in neighbours for index in cell], dtype=np.int64)
+    return offsets, indices
+
+
+@register_encoding
+class DevelopmentalEncoding(Encoding):
+    """A growth program: cells grow states under a local rule; weights are read from state pairs."""
+
+    name = "developmental"
+    options_class = DevelopmentalOptions
+
+    def __init__(self, genome_spec, world_spec):
+        super().__init__(genome_spec, world_spec)
+        self.features = positional_features(neuron_coordinates(world_spec, genome_spec.hidden))
+        self.neighbour_offsets, self.neighbour_indices = tissue_neighbours(world_spec, genome_spec.hidden)
+
+    @classmethod
+    def parse_options(cls, reader):
+        """Read the [developmental] table."""
+        defaults = DevelopmentalOptions()
+        rate = reader.number("rate", defaults.rate, minimum=0.0, maximum=1.0)
+        if rate <= 0.0:
+            raise reader.error("rate", "must be greater than 0")
+        return DevelopmentalOptions(
+            state_size=reader.integer("state_size", defaults.state_size, minimum=1, maximum=64),
+            steps=reader.integer("steps", defaults.steps, minimum=0, maximum=1000),
+            rate=rate,
+        )
+
+    @property
+    def feature_count(self):
+        """Length of the positional feature vector phi."""
+        return 8
+
+    def _gene_scales(self):
+        size, feature_count = self.options.state_size, self.feature_count
+        blocks = 3 if self.controller_shape.recurrent else 2
+        read_out = 1.0 / math.sqrt(size)
+        return np.concatenate([
+            np.full(size * feature_count, 1.5 / math.sqrt(feature_count)),  # seed map
+            np.full(2 * size * size, 1.5 / math.sqrt(2 * size)),  # self and neighbour rules
+            np.full(size, 0.5),  # rule bias
+            np.full(blocks * size * size, read_out),  # weight read-outs
+            np.full(2 * (size + 1), read_out),  # bias read-outs
+        ])
+
+    def _develop(self, genomes, params):
+        kernels.develop_developmental(
+            genomes, self.gene_scales, self.features, self.neighbour_offsets, self.neighbour_indices,
+            self.options.state_size, self.options.steps, self.options.rate, self.class_scales,
+            *_kernel_outputs(params))
+
+    def grow(self, genome):
+        """Return the final cell states (state_size, cells) one genome grows (for analysis)."""
+        genes = np.asarray(genome, dtype=FLOAT_DTYPE).astype(np.float64) * self.gene_scales
+        return kernels.grow_states(
+            genes, self.features, self.neighbour_offsets, self.neighbour_indices, self.options.state_size,
+            self.options.steps, self.options.rate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring the funnel
+# ---------------------------------------------------------------------------------------------
+
+
+def flatten_params(params):
+    """Return every parameter of each controller as one row: (P, parameter_count)."""
+    population = params.population_size
+    return np.hstack([
+        array.reshape(population, -1) for array in _kernel_outputs(params)
+    ])
+
+
+def mutation_spread(encoding, genomes, rng, sigma=None, relative_threshold=0.01):
+    """Measure how far one single-gene mutation reaches into the controller.
+
+    Each genome gets one gene (chosen at random) moved by ``sigma`` (default: the encoding's
+    mutation_sigma) in a random direction; the spread is the fraction of controller parameters
+    that change by more than ``relative_threshold`` times the controller's RMS parameter.
+
+    Args:
+        encoding: an Encoding.
+        genomes: float32 (P, G) parents.
+        rng: numpy.random.Generator.
+        sigma: the mutation step.
+        relative_threshold: what counts as a change, relative to the parameters' RMS.
+
+    Returns:
+        float32 (P,): the fraction of parameters changed, per genome.
+    """
+    sigma = encoding.mutation_sigma if sigma is None else sigma
+    genomes = np.ascontiguousarray(genomes, dtype=FLOAT_DTYPE)
+    mutants = genomes.copy()
+    rows = np.arange(len(genomes))
+    genes = rng.integers(0, encoding.genome_length, len(genomes))
+    mutants[rows, genes] += (sigma * rng.choice([-1.0, 1.0], len(genomes))).astype(FLOAT_DTYPE)
+    before = flatten_params(encoding.develop(genomes))
+    after = flatten_params(encoding.develop(mutants))
+    rms = np.sqrt(np.mean(before.astype(np.float64) ** 2, axis=1, keepdims=True))
+    changed = np.abs(after - before) > relative_threshold * np.maximum(rms, 1e-12)
+    return changed.mean(axis=1).astype(FLOAT_DTYPE)

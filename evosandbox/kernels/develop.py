@@ -1,0 +1,367 @@
+"""Develop batches of genomes into controller parameters (the kernels behind evosandbox.genomes).
+
+Every kernel takes raw genes ``genomes (P, G)`` and a fixed per-gene scale ``gene_scales (G,)``
+(genes are standardised: the encoding, not the gene, carries the natural size of each
+parameter, so one mutation step size suits every gene), and writes the five
+``ControllerParams`` arrays in place, one individual per ``prange`` iteration. Arithmetic is
+float64 inside, float32 on output. Neuron order everywhere: inputs, hidden, outputs.
+
+Connection classes (index into ``class_scales``): 0 input->hidden, 1 hidden->hidden,
+2 hidden->output, 3 hidden bias, 4 output bias.
+"""
+
+import math
+
+import numpy as np
+
+from evosandbox.kernels._jit import jit, prange
+
+# CPPN node k uses activation k % 4 (a fixed, documented cycle, so the genome is only weights).
+ACTIVATION_SINE = 0
+ACTIVATION_GAUSSIAN = 1
+ACTIVATION_TANH = 2
+ACTIVATION_ABS = 3
+ACTIVATION_COUNT = 4
+ACTIVATION_NAMES = ("sine", "gaussian", "tanh", "abs")
+
+CLASS_INPUT = 0
+CLASS_RECURRENT = 1
+CLASS_OUTPUT = 2
+CLASS_HIDDEN_BIAS = 3
+CLASS_OUTPUT_BIAS = 4
+
+
+@jit
+def smooth_sine(value):
+    """Return sin(value) to within 0.001 by a C1 piecewise-parabolic curve (no libm call)."""
+    turns = value * (0.5 / math.pi)
+    angle = (turns - math.floor(turns + 0.5)) * (2.0 * math.pi)  # in [-pi, pi)
+    estimate = (4.0 / math.pi) * angle - (4.0 / (math.pi * math.pi)) * angle * abs(angle)
+    return estimate + 0.225 * (estimate * abs(estimate) - estimate)
+
+
+@jit
+def smooth_gaussian(value):
+    """Return a bell curve close to exp(-value**2): (1 + value**2 / 16) ** -16."""
+    base = 1.0 + value * value * 0.0625
+    base *= base
+    base *= base
+    base *= base
+    base *= base
+    return 1.0 / base
+
+
+@jit
+def smooth_tanh(value):
+    """Return a C1 tanh-like squashing: a Pade form inside [-3, 3] that reaches +-1 at the ends."""
+    clamped = min(max(value, -3.0), 3.0)  # branch-free, so loops over it vectorise
+    square = clamped * clamped
+    return clamped * (27.0 + square) / (27.0 + 9.0 * square)
+
+
+@jit
+def activate(kind, value):
+    """Apply CPPN activation number ``kind`` (sine, gaussian, tanh, abs) to ``value``."""
+    if kind == ACTIVATION_SINE:
+        return smooth_sine(value)
+    if kind == ACTIVATION_GAUSSIAN:
+        return smooth_gaussian(value)
+    if kind == ACTIVATION_TANH:
+        return smooth_tanh(value)
+    return abs(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# direct: one gene per parameter, in the order input, hidden bias, recurrent, output, output bias
+# ---------------------------------------------------------------------------------------------
+
+
+@jit(parallel=True)
+def develop_direct(genomes, gene_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias):
+    """Copy scaled genes into the controller arrays, one gene per weight and bias."""
+    population, inputs, hidden = input_weights.shape
+    outputs = output_weights.shape[2]
+    recurrent_size = recurrent_weights.shape[1]
+    for p in prange(population):
+        gene = 0
+        for i in range(inputs):
+            for j in range(hidden):
+                input_weights[p, i, j] = genomes[p, gene] * gene_scales[gene]
+                gene += 1
+        for j in range(hidden):
+            hidden_bias[p, j] = genomes[p, gene] * gene_scales[gene]
+            gene += 1
+        for j in range(recurrent_size):
+            for k in range(recurrent_size):
+                recurrent_weights[p, j, k] = genomes[p, gene] * gene_scales[gene]
+                gene += 1
+        for j in range(hidden):
+            for k in range(outputs):
+                output_weights[p, j, k] = genomes[p, gene] * gene_scales[gene]
+                gene += 1
+        for k in range(outputs):
+            output_bias[p, k] = genomes[p, gene] * gene_scales[gene]
+            gene += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# cppn: a compositional pattern-producing network queried once per connection
+# ---------------------------------------------------------------------------------------------
+# Genome layout (K1 feature nodes, K2 pair nodes, D = 4 coordinates, C connection classes):
+#   feature layer   K1 x (D + 1)         f_k(n)   = act_k(w . coord(n) + b)
+#   source side     K2 x (K1 + D)        A_k(n)   = w . [f(n), coord(n)]
+#   target side     K2 x (K1 + D)        B_k(n)   = w . [f(n), coord(n)]
+#   pair bias       K2
+#   heads           C x (K2 + 1)         o_c(i,j) = tanh(v_c . act(A(i) + B(j) + b) + v_c0)
+# The first two layers see one neuron at a time, so they are computed once per neuron; only
+# the pair layer and the head run per connection (which keeps 20,000 queries cheap).
+
+
+@jit
+def cppn_node_terms(genes, coordinates, feature_nodes, pair_nodes):
+    """Return each neuron's source-side terms (neurons, K2) and target-side terms (K2, neurons)."""
+    neurons, dimensions = coordinates.shape
+    features = np.empty(feature_nodes)
+    source = np.empty((neurons, pair_nodes))
+    target = np.empty((pair_nodes, neurons))
+    side = pair_nodes * (feature_nodes + dimensions)
+    source_offset = feature_nodes * (dimensions + 1)
+    target_offset = source_offset + side
+    bias_offset = target_offset + side
+    for n in range(neurons):
+        for k in range(feature_nodes):
+            row = k * (dimensions + 1)
+            value = genes[row + dimensions]
+            for d in range(dimensions):
+                value += genes[row + d] * coordinates[n, d]
+            features[k] = activate(k % ACTIVATION_COUNT, value)
+        for k in range(pair_nodes):
+            row = k * (feature_nodes + dimensions)
+            source_value = 0.0
+            target_value = genes[bias_offset + k]
+            for m in range(feature_nodes):
+                source_value += genes[source_offset + row + m] * features[m]
+                target_value += genes[target_offset + row + m] * features[m]
+            for d in range(dimensions):
+                source_value += genes[source_offset + row + feature_nodes + d] * coordinates[n, d]
+                target_value += genes[target_offset + row + feature_nodes + d] * coordinates[n, d]
+            source[n, k] = source_value
+            target[k, n] = target_value
+    return source, target
+
+
+@jit
+def express(output, threshold, scale):
+    """Turn a CPPN output in [-1, 1] into a weight under the expression threshold."""
+    # HyperNEAT's expression threshold (Stanley et al. 2009), shifted so the weight grows from
+    # zero at the threshold: the map stays continuous and small gene steps stay small.
+    magnitude = abs(output)
+    if magnitude <= threshold:
+        return 0.0
+    weight = scale * (magnitude - threshold) / (1.0 - threshold)
+    return weight if output > 0.0 else -weight
+
+
+@jit
+def cppn_block(genes, head, source, first_source, sources, target, first_target, targets, threshold, scale, out):
+    """Write the CPPN head at ``head`` for every (source, target) pair of a block into ``out``."""
+    pair_nodes = source.shape[1]
+    totals = np.empty(targets)
+    bias = genes[head + pair_nodes]
+    for i in range(sources):
+        for j in range(targets):
+            totals[j] = bias
+        for k in range(pair_nodes):
+            term = source[first_source + i, k]
+            weight = genes[head + k]
+            kind = k % ACTIVATION_COUNT
+            # One activation per inner loop, so the loop over targets vectorises.
+            if kind == ACTIVATION_SINE:
+                for j in range(targets):
+                    totals[j] += weight * smooth_sine(term + target[k, first_target + j])
+            elif kind == ACTIVATION_GAUSSIAN:
+                for j in range(targets):
+                    totals[j] += weight * smooth_gaussian(term + target[k, first_target + j])
+            elif kind == ACTIVATION_TANH:
+                for j in range(targets):
+                    totals[j] += weight * smooth_tanh(term + target[k, first_target + j])
+            else:
+                for j in range(targets):
+                    totals[j] += weight * abs(term + target[k, first_target + j])
+        for j in range(targets):
+            out[i, j] = express(smooth_tanh(totals[j]), threshold, scale)
+
+
+@jit
+def cppn_connection(genes, head, source_terms, target_terms, threshold, scale):
+    """Query the CPPN head at ``head`` for one connection (the scalar form of cppn_block)."""
+    pair_nodes = source_terms.shape[0]
+    value = genes[head + pair_nodes]
+    for k in range(pair_nodes):
+        value += genes[head + k] * activate(k % ACTIVATION_COUNT, source_terms[k] + target_terms[k])
+    return express(smooth_tanh(value), threshold, scale)
+
+
+@jit(parallel=True)
+def develop_cppn(
+    genomes, gene_scales, coordinates, feature_nodes, pair_nodes, threshold, class_scales,
+    input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
+):
+    """Develop CPPN genomes: query the network once per connection of every controller.
+
+    ``coordinates`` holds one row per neuron (inputs, hidden, outputs) and a last row for the
+    origin, the source that biases are queried from.
+    """
+    population, inputs, hidden = input_weights.shape
+    outputs = output_weights.shape[2]
+    recurrent = recurrent_weights.shape[1] > 0
+    neurons, dimensions = coordinates.shape
+    origin = neurons - 1
+    first_hidden = inputs
+    first_output = inputs + hidden
+    head_size = pair_nodes + 1
+    heads_offset = feature_nodes * (dimensions + 1) + 2 * pair_nodes * (feature_nodes + dimensions) + pair_nodes
+    for p in prange(population):
+        genes = np.empty(genomes.shape[1])
+        for g in range(genomes.shape[1]):
+            genes[g] = np.float64(genomes[p, g]) * gene_scales[g]
+        source, target = cppn_node_terms(genes, coordinates, feature_nodes, pair_nodes)
+        head = heads_offset
+        cppn_block(genes, head, source, 0, inputs, target, first_hidden, hidden, threshold,
+                   class_scales[CLASS_INPUT], input_weights[p])
+        head += head_size
+        if recurrent:
+            cppn_block(genes, head, source, first_hidden, hidden, target, first_hidden, hidden, threshold,
+                       class_scales[CLASS_RECURRENT], recurrent_weights[p])
+            head += head_size
+        cppn_block(genes, head, source, first_hidden, hidden, target, first_output, outputs, threshold,
+                   class_scales[CLASS_OUTPUT], output_weights[p])
+        head += head_size
+        cppn_block(genes, head, source, origin, 1, target, first_hidden, hidden, threshold,
+                   class_scales[CLASS_HIDDEN_BIAS], hidden_bias[p].reshape((1, hidden)))
+        head += head_size
+        cppn_block(genes, head, source, origin, 1, target, first_output, outputs, threshold,
+                   class_scales[CLASS_OUTPUT_BIAS], output_bias[p].reshape((1, outputs)))
+
+
+# ---------------------------------------------------------------------------------------------
+# developmental: cells grow a state vector under a local rule, weights are read from state pairs
+# ---------------------------------------------------------------------------------------------
+# Genome layout (S state size, F positional features):
+#   seed map        S x F        s0(n) = tanh(E . phi(n))   (smooth_tanh throughout)
+#   self rule       S x S        s(n) <- (1 - rate) s(n) + rate tanh(W_self s(n) + W_nbr m(n) + b)
+#   neighbour rule  S x S        m(n) = mean of the neighbours' states
+#   rule bias       S
+#   read-out        S x S per weight class (input, [recurrent], output): w_ij = s_i . R s_j
+#   bias read-out   S + 1 for hidden biases, S + 1 for output biases: b_j = u . s_j + u0
+
+
+@jit
+def grow_states(genes, features, neighbour_offsets, neighbour_indices, state_size, steps, rate):
+    """Seed every cell from its position and run the local growth rule; return states (S, cells).
+
+    ``features`` is (F, cells): one column of positional features per cell.
+    """
+    feature_count, cells = features.shape
+    states = np.zeros((state_size, cells))
+    for a in range(state_size):
+        for f in range(feature_count):
+            weight = genes[a * feature_count + f]
+            for n in range(cells):
+                states[a, n] += weight * features[f, n]
+        for n in range(cells):
+            states[a, n] = smooth_tanh(states[a, n])
+    self_offset = state_size * feature_count
+    neighbour_offset = self_offset + state_size * state_size
+    bias_offset = neighbour_offset + state_size * state_size
+    messages = np.empty((state_size, cells))
+    update = np.empty(cells)
+    following = np.empty((state_size, cells))
+    for _ in range(steps):
+        for n in range(cells):
+            start = neighbour_offsets[n]
+            stop = neighbour_offsets[n + 1]
+            share = 1.0 / (stop - start) if stop > start else 0.0
+            for a in range(state_size):
+                total = 0.0
+                for e in range(start, stop):
+                    total += states[a, neighbour_indices[e]]
+                messages[a, n] = total * share
+        for a in range(state_size):
+            bias = genes[bias_offset + a]
+            for n in range(cells):
+                update[n] = bias
+            for b in range(state_size):
+                self_weight = genes[self_offset + a * state_size + b]
+                neighbour_weight = genes[neighbour_offset + a * state_size + b]
+                for n in range(cells):
+                    update[n] += self_weight * states[b, n] + neighbour_weight * messages[b, n]
+            for n in range(cells):
+                following[a, n] = (1.0 - rate) * states[a, n] + rate * smooth_tanh(update[n])
+        states, following = following, states
+    return states
+
+
+@jit
+def read_out_block(genes, offset, states, first_source, sources, first_target, targets, scale, out):
+    """Write ``out[i, j] = scale * s_i . R s_j`` for the read-out matrix R at ``offset``."""
+    state_size = states.shape[0]
+    projected = np.zeros((state_size, targets))
+    for a in range(state_size):
+        for b in range(state_size):
+            weight = genes[offset + a * state_size + b]
+            for j in range(targets):
+                projected[a, j] += weight * states[b, first_target + j]
+    totals = np.empty(targets)
+    for i in range(sources):
+        for j in range(targets):
+            totals[j] = 0.0
+        for a in range(state_size):
+            value = states[a, first_source + i]
+            for j in range(targets):
+                totals[j] += value * projected[a, j]
+        for j in range(targets):
+            out[i, j] = scale * totals[j]
+
+
+@jit
+def read_out_bias(genes, offset, states, first, count, scale, out):
+    """Write ``out[j] = scale * (u . s_j + u0)`` for the bias read-out vector at ``offset``."""
+    state_size = states.shape[0]
+    for j in range(count):
+        value = genes[offset + state_size]
+        for a in range(state_size):
+            value += genes[offset + a] * states[a, first + j]
+        out[j] = scale * value
+
+
+@jit(parallel=True)
+def develop_developmental(
+    genomes, gene_scales, features, neighbour_offsets, neighbour_indices, state_size, steps, rate,
+    class_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
+):
+    """Develop growth-program genomes: grow cell states, then read weights from state pairs."""
+    population, inputs, hidden = input_weights.shape
+    outputs = output_weights.shape[2]
+    recurrent = recurrent_weights.shape[1] > 0
+    feature_count = features.shape[0]
+    block = state_size * state_size
+    first_readout = state_size * feature_count + 2 * block + state_size
+    for p in prange(population):
+        genes = np.empty(genomes.shape[1])
+        for g in range(genomes.shape[1]):
+            genes[g] = np.float64(genomes[p, g]) * gene_scales[g]
+        states = grow_states(genes, features, neighbour_offsets, neighbour_indices, state_size, steps, rate)
+        offset = first_readout
+        read_out_block(genes, offset, states, 0, inputs, inputs, hidden, class_scales[CLASS_INPUT], input_weights[p])
+        offset += block
+        if recurrent:
+            read_out_block(genes, offset, states, inputs, hidden, inputs, hidden, class_scales[CLASS_RECURRENT],
+                           recurrent_weights[p])
+            offset += block
+        read_out_block(genes, offset, states, inputs, hidden, inputs + hidden, outputs, class_scales[CLASS_OUTPUT],
+                       output_weights[p])
+        offset += block
+        read_out_bias(genes, offset, states, inputs, hidden, class_scales[CLASS_HIDDEN_BIAS], hidden_bias[p])
+        offset += state_size + 1
+        read_out_bias(genes, offset, states, inputs + hidden, outputs, class_scales[CLASS_OUTPUT_BIAS], output_bias[p])
