@@ -1,0 +1,100 @@
+"""``evosandbox lineage RUN_DIR``: line of descent, coalescence, and when the proxy took over."""
+
+import json
+import os
+import sys
+
+from evosandbox.errors import UsageError
+
+CSV_LINE_OF_DESCENT_SUFFIX = ".line_of_descent.csv"
+
+
+def register(subparsers):
+    """Add the ``lineage`` subcommand."""
+    parser = subparsers.add_parser(
+        "lineage",
+        help="trace the champion's line of descent and find when pseudo-alignment appeared",
+        description="Trace the line of descent of a run's champion (or --id) back to its founder, "
+        "measure coalescence and diversity, and find the generation where the proxy rate first "
+        "exceeds the door rate at test while training fitness stays high.",
+    )
+    parser.add_argument("run", metavar="RUN_DIR", help="a run folder (its run.h5) or a run file")
+    parser.add_argument("--id", type=int, default=None, help="start the line at this individual instead of the champion")
+    parser.add_argument("--csv", metavar="FILE", help="write the ALife-standard phylogeny table to FILE and the line of "
+                        f"descent to FILE with '{CSV_LINE_OF_DESCENT_SUFFIX}' in place of its extension")
+    parser.add_argument("--plot", metavar="FILE.png", help="save fitness, test door and proxy rates along the line as a PNG")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    parser.add_argument("--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout")
+    parser.add_argument("--world", metavar="WORLD.toml", help="test world for --reevaluate")
+    parser.add_argument("--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the re-evaluation levels (default: the probe's) and of the diversity samples (default 0)")
+    parser.add_argument("--fitness-fraction", type=float, default=0.9,
+                        help="training fitness is high from this fraction of its range along the line (default 0.9)")
+    parser.add_argument("--diversity-sample", type=int, default=64,
+                        help="genomes sampled per generation for diversity; 0 skips it (default 64)")
+    parser.set_defaults(func=run)
+
+
+def line_of_descent_csv_path(csv_path):
+    """Return the path of the line-of-descent table that goes with phylogeny table ``csv_path``."""
+    stem, _ = os.path.splitext(csv_path)
+    return stem + CSV_LINE_OF_DESCENT_SUFFIX
+
+
+def run(args):
+    """Run the lineage analysis and write the requested outputs; return the exit code."""
+    _check_arguments(args)
+    from evosandbox import lineage
+    from evosandbox.runfile.run_read import RunReader
+
+    with RunReader(args.run) as reader:
+        report = lineage.analyse_lineage(
+            reader,
+            individual_id=args.id,
+            fitness_fraction=args.fitness_fraction,
+            diversity_sample=args.diversity_sample,
+            diversity_seed=args.seed or 0,
+            reevaluate_world=args.world if args.reevaluate else None,
+            episodes=args.episodes,
+            seed=args.seed,
+        )
+        if args.csv:
+            lineage.write_phylogeny_csv(reader, report, args.csv)
+            lineage.write_line_of_descent_csv(report, line_of_descent_csv_path(args.csv))
+    if args.plot:
+        lineage.plot_line_of_descent(report, args.plot)
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+    else:
+        sys.stdout.write(lineage.summary_text(report) + "\n")
+        for label, path in (("phylogeny", args.csv), ("line of descent", args.csv and line_of_descent_csv_path(args.csv)),
+                            ("plot", args.plot)):
+            if path:
+                sys.stdout.write(f"wrote {label}: {path}\n")
+    return 0
+
+
+def _check_arguments(args):
+    """Raise UsageError for a bad flag before anything is read or written."""
+    if args.reevaluate and not args.world:
+        raise UsageError("--reevaluate needs --world WORLD.toml", field="--world")
+    if args.world and not args.reevaluate:
+        raise UsageError("--world is only used with --reevaluate", field="--world")
+    if args.episodes < 1:
+        raise UsageError(f"must be at least 1, got {args.episodes}", field="--episodes")
+    if args.diversity_sample < 0 or args.diversity_sample == 1:
+        raise UsageError(f"must be 0 (skip) or at least 2, got {args.diversity_sample}", field="--diversity-sample")
+    if not 0.0 <= args.fitness_fraction <= 1.0:
+        raise UsageError(f"must lie in [0, 1], got {args.fitness_fraction}", field="--fitness-fraction")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"the plot is a PNG file, got '{args.plot}'", field="--plot")
+    for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise UsageError(f"folder '{folder}' does not exist", field=flag)
+    if args.world:
+        from evosandbox.config import load_world
+
+        load_world(args.world)  # a bad world spec fails now, with its own one-line ConfigError
