@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from evosandbox.config import load_world, parse_world
+from evosandbox.config import parse_world
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.runfile.common import read_attr_str
+from evosandbox.worlds import resolve_world
 
 RUN_FORMAT = "evosandbox-run"
 GENOME_FORMAT = "evosandbox-genome"
@@ -72,7 +73,7 @@ def resolve_agent(world_spec, source=None, policy=None, individual_id=None, trai
     if train_world_path is not None:
         if agent.train_world is not None:
             agent.notes.append(f"training world {train_world_path} (--train-world) replaces the one recorded in {agent.source}")
-        agent.train_world = load_world(train_world_path)
+        agent.train_world = resolve_world(train_world_path)
         agent.train_world_text = agent.train_world.source_text
         agent.train_world_origin = "--train-world"
     if agent.train_world is not None:
