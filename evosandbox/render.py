@@ -36,6 +36,7 @@ from evosandbox.constants import (
     TILE_WALL,
 )
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
+from evosandbox.worlds import visible_cells
 
 FLOOR_RGB = (18, 18, 22)
 GRID_LINE_RGB = (38, 38, 44)
@@ -586,9 +587,9 @@ def _grid_pixels(episode, row, col, heading, options):
     cell_colors = np.empty((rows, columns, 3), np.uint8)
     cell_colors[:] = FLOOR_RGB
     if options.show_view:
-        (top, left, bottom, right), _ = view_rectangles(row, col, heading, episode)
-        top, left = max(top, 0), max(left, 0)
-        cell_colors[top : bottom + 1, left : right + 1] = _blend(FLOOR_RGB, VIEW_TINT_RGB, VIEW_TINT_ALPHA)
+        # Tint exactly the cells whose colour the agent sees now (walls block sight).
+        color_visible, _ = visible_cells(grid, row, col, heading, episode.view_size, episode.type_radius, episode.color_radius)
+        cell_colors[color_visible] = _blend(FLOOR_RGB, VIEW_TINT_RGB, VIEW_TINT_ALPHA)
     tiles = grid[:, :, 0]
     colors = np.clip(grid[:, :, 1], 0, len(COLOR_RGB) - 1)
     cell_colors[tiles == TILE_WALL] = WALL_RGB

@@ -210,6 +210,29 @@ def is_unreachable(distance):
     return np.asarray(distance) >= UNREACHABLE
 
 
+def visible_cells(grid, row, col, heading, view_size, type_radius, color_radius):
+    """Return (colour_visible, type_visible): boolean (H, W) masks of what the agent sees now.
+
+    The same geometry as the observation kernel: the egocentric window, Chebyshev radii, and
+    walls blocking the line of sight (walls themselves are seen).
+    """
+    offsets, radius, los, los_length = view_tables(view_size)
+    height, width = grid.shape[:2]
+    world = offsets[heading % 4] + np.array([row, col])
+    on_grid = (world[:, 0] >= 0) & (world[:, 0] < height) & (world[:, 1] >= 0) & (world[:, 1] < width)
+    tiles = np.full(len(radius), TILE_WALL, dtype=np.int64)
+    tiles[on_grid] = grid[world[on_grid, 0], world[on_grid, 1], 0]
+    blocked = np.array([(tiles[los[v, : los_length[v]]] == TILE_WALL).any() for v in range(len(radius))])
+    color_visible = np.zeros((height, width), dtype=bool)
+    type_visible = np.zeros((height, width), dtype=bool)
+    seen = on_grid & ~blocked
+    color_cells = world[seen & (radius <= color_radius)]
+    type_cells = world[seen & (radius <= type_radius)]
+    color_visible[color_cells[:, 0], color_cells[:, 1]] = True
+    type_visible[type_cells[:, 0], type_cells[:, 1]] = True
+    return color_visible, type_visible
+
+
 def door_mask(grid):
     """Return a boolean (H, W) mask of door cells."""
     return grid[:, :, 0] == TILE_DOOR

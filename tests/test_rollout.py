@@ -225,3 +225,29 @@ def test_bad_policy_strings_are_usage_errors():
     for text in ("color-seeker:mauve", "teleporter", "door-seeker:red"):
         with pytest.raises(UsageError):
             parse_policy(text)
+
+
+def test_visible_cells_agree_with_the_observation_kernel():
+    from evosandbox.worlds import visible_cells
+
+    spec = load_world(world_path("red-doors-rooms"))
+    arrays = compile_world(spec)
+    obs = spec.observation
+    cells = arrays.view_radius.shape[0]
+    scratch = (np.empty(cells, np.uint8), np.empty(cells, np.uint8), np.empty(2 * cells + 1, np.int64))
+    for seed in range(6):
+        level = generate_level(spec, seed)
+        for r, c in np.argwhere(level.grid[:, :, 0] == TILE_EMPTY)[::7]:
+            for heading in range(4):
+                color_visible, type_visible = visible_cells(level.grid, r, c, heading, obs.view_size, obs.type_radius, obs.color_radius)
+                count = observe(level.grid, r, c, heading, arrays.view_offsets, arrays.view_radius, arrays.los_cells,
+                                arrays.los_length, obs.type_radius, obs.color_radius, *scratch)
+                active = set(scratch[2][:count].tolist())
+                for v in range(cells):
+                    wr, wc = np.array([r, c]) + arrays.view_offsets[heading, v]
+                    if not (0 <= wr < level.grid.shape[0] and 0 <= wc < level.grid.shape[1]):
+                        continue
+                    tile, color = (int(x) for x in level.grid[wr, wc])
+                    assert (v * 12 + tile in active) == bool(type_visible[wr, wc])
+                    if color:
+                        assert (v * 12 + 6 + color - 1 in active) == bool(color_visible[wr, wc])
