@@ -20,10 +20,10 @@ Definitions used throughout (the run file records every individual ever evaluate
 import dataclasses
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError, UsageError
 from evosandbox.runfile.run_read import RunReader
 
@@ -600,29 +600,21 @@ def write_phylogeny_csv(reader, report, path, rows_per_block=200_000):
     on_line = np.zeros(len(generation), bool)
     on_line[report.line_of_descent] = True
     operator_names = list(reader.operator_names) + [str(code) for code in range(len(reader.operator_names), 256)]
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".lineage-", suffix=".csv", delete=False, encoding="utf-8")
-    try:
-        with handle:
-            handle.write("id,ancestor_list,origin_time,destruction_time,generation,line_parent,operator,fitness,on_line_of_descent\n")
-            for start in range(0, len(generation), rows_per_block):
-                stop = min(start + rows_per_block, len(generation))
-                rows = zip(
-                    range(start, stop), parents_1[start:stop].tolist(), parents_2[start:stop].tolist(),
-                    generation[start:stop].tolist(), last_seen[start:stop].tolist(), extant[start:stop].tolist(),
-                    parents[start:stop].tolist(), columns["operator"][start:stop].tolist(),
-                    fitness[start:stop].tolist(), on_line[start:stop].tolist(),
-                )
-                handle.writelines(
-                    f'{individual},"{_ancestor_list(first, second)}",{born},{"none" if alive else seen},{born},'
-                    f"{parent},{operator_names[operator]},{value:.9g},{int(line)}\n"
-                    for individual, first, second, born, seen, alive, parent, operator, value, line in rows
-                )
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write("id,ancestor_list,origin_time,destruction_time,generation,line_parent,operator,fitness,on_line_of_descent\n")
+        for start in range(0, len(generation), rows_per_block):
+            stop = min(start + rows_per_block, len(generation))
+            rows = zip(
+                range(start, stop), parents_1[start:stop].tolist(), parents_2[start:stop].tolist(),
+                generation[start:stop].tolist(), last_seen[start:stop].tolist(), extant[start:stop].tolist(),
+                parents[start:stop].tolist(), columns["operator"][start:stop].tolist(),
+                fitness[start:stop].tolist(), on_line[start:stop].tolist(),
+            )
+            handle.writelines(
+                f'{individual},"{_ancestor_list(first, second)}",{born},{"none" if alive else seen},{born},'
+                f"{parent},{operator_names[operator]},{value:.9g},{int(line)}\n"
+                for individual, first, second, born, seen, alive, parent, operator, value, line in rows
+            )
 
 
 def _ancestor_list(first, second):
@@ -665,16 +657,8 @@ def plot_line_of_descent(report, path):
     rate_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
     fitness_axis.set_title(f"line of descent of {report.start_id} ({report.test_source})", fontsize=9)
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".lineage-", suffix=".png", delete=False)
-    handle.close()
-    try:
-        figure.savefig(handle.name, format="png")
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png")
 
 
 # Curve colours of the plot (fixed so a reader of the PNG can tell the curves apart).
@@ -683,16 +667,8 @@ PLOT_COLORS = {"fitness": "#1f3fbf", "door": "#1a9e3a", "proxy": "#e02020", "mar
 
 def _write_atomic(path, text):
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".lineage-", delete=False, encoding="utf-8")
-    try:
-        with handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _nanmean_rows(values):

@@ -13,13 +13,13 @@ is exactly what a researcher sees in the window and in exported files.
 
 import functools
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from evosandbox.atomic import atomic_output
 from evosandbox.config import parse_world
 from evosandbox.constants import (
     COLOR_NAMES,
@@ -513,17 +513,8 @@ def _checked_step(view, step):
 
 def _write_atomically(path, write):
     """Call write(handle) on a temporary file beside ``path``, then rename it into place."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".evosandbox-export-", dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+        write(handle)
 
 
 def _replay_field(replay, name, default=KeyError):

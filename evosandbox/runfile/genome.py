@@ -19,6 +19,7 @@ import numpy as np
 from evosandbox import __version__
 from evosandbox.constants import FLOAT_DTYPE
 from evosandbox.errors import ConfigError, FileFormatError
+from evosandbox.atomic import atomic_output
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
 
 GENOME_FORMAT = "evosandbox-genome"
@@ -78,8 +79,7 @@ def write_genome(path, genome, genome_spec, train_world=None, run=None, id=None,
             raise ValueError(f"genome has {len(genome)} genes, preset {genome_spec.name} on {train_world.name} needs {expected}")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with h5py.File(temporary, "w", libver=LIBVER) as handle:
+    with atomic_output(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as handle:
         handle.attrs["format"] = GENOME_FORMAT
         handle.attrs["schema_version"] = GENOME_SCHEMA_VERSION
         handle.attrs["software_version"] = __version__
@@ -97,7 +97,6 @@ def write_genome(path, genome, genome_spec, train_world=None, run=None, id=None,
             handle.attrs["generation"] = np.int64(generation)
         if fitness is not None:
             handle.attrs["fitness"] = np.float64(fitness)
-    os.replace(temporary, path)
 
 
 def read_genome(path):

@@ -23,6 +23,7 @@ import numpy as np
 from evosandbox import __version__
 from evosandbox.config import parse_world
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
+from evosandbox.atomic import atomic_output
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
 
 REPLAY_FORMAT = "evosandbox-replay"
@@ -120,12 +121,11 @@ def write_replay(path, result, world_spec, *, source, policy, genome=None, genom
         raise UsageError(f"{path} already exists (use --force to replace it)", field="--out")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     arrays = {
         "level_seeds": result.level_seeds, "grids": result.grids,
         **{name: getattr(result, name)[individual] for name in EPISODE_DATASETS if name not in ("level_seeds", "grids")},
     }
-    try:
+    with atomic_output(path) as temporary:
         with h5py.File(temporary, "w", libver=LIBVER) as handle:
             handle.attrs["format"] = REPLAY_FORMAT
             handle.attrs["schema_version"] = SCHEMA_VERSION
@@ -147,10 +147,6 @@ def write_replay(path, result, world_spec, *, source, policy, genome=None, genom
                 options = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if data.size and data.ndim > 1 else {}
                 handle.create_dataset(name, data=data, **options)
             handle.flush()
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
