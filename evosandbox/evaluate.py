@@ -1,0 +1,292 @@
+"""Score a population: develop every genome and play every level in one batched call.
+
+The base optimizer hands a whole generation (P genomes) to ``Evaluator.score``; the
+genomes are developed into controllers and rolled out on the same levels (common random
+numbers) by the numba kernel, threads over individuals x lifetimes. The ``dask`` backend
+cuts the population into chunks and runs the same batch evaluation on each worker; because
+no draw depends on an individual's position in the batch, both backends (and any thread
+count) give identical scores.
+"""
+
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from evosandbox.constants import COLOR_IDS, TILE_DOOR, TILE_EMPTY
+from evosandbox.errors import ConfigError, UsageError
+
+
+@dataclass
+class Scores:
+    """What P genomes did on a set of levels (E episodes each)."""
+
+    fitness: np.ndarray
+    """(P,) float64 mean return per episode (the base objective)."""
+    door: np.ndarray
+    """(P,) int32 episodes that entered a door."""
+    proxy: np.ndarray
+    """(P,) int32 episodes that entered a non-door thing of a training door colour."""
+    other: np.ndarray
+    """(P,) int32 episodes that entered any non-door thing (proxy included)."""
+    timeout: np.ndarray
+    """(P,) int32 episodes that ended without entering anything."""
+    steps: np.ndarray
+    """(P,) float64 mean steps per episode."""
+    episodes: int
+    """Episodes per genome."""
+
+    @property
+    def door_rate(self):
+        """Return the share of episodes that entered a door, per genome."""
+        return self.door / max(1, self.episodes)
+
+    @property
+    def proxy_rate(self):
+        """Return the share of episodes that entered a proxy-coloured non-door thing."""
+        return self.proxy / max(1, self.episodes)
+
+    def select(self, indices):
+        """Return the scores of the genomes at ``indices``."""
+        return Scores(self.fitness[indices], self.door[indices], self.proxy[indices], self.other[indices],
+                      self.timeout[indices], self.steps[indices], self.episodes)
+
+    @classmethod
+    def concatenate(cls, parts):
+        """Join the scores of consecutive chunks of a population."""
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("fitness", "door", "proxy", "other", "timeout", "steps")),
+                   parts[0].episodes if parts else 0)
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """The selection fitness of one episode: an outcome value minus a cost per step."""
+
+    door: float = 1.0
+    """Value of entering a door."""
+    other: float = 0.0
+    """Value of entering any other thing."""
+    timeout: float = 0.0
+    """Value of entering nothing before max_steps."""
+    step_cost: float = 0.01
+    """Charged per step taken."""
+
+    @classmethod
+    def of_world(cls, world):
+        """Return the shaping that equals the world's own return (door reward, step cost)."""
+        return cls(door=world.rewards.door, other=0.0, timeout=0.0, step_cost=world.rewards.step_cost)
+
+
+def scores_from_rollout(rollout, proxy_colors, shaping=None):
+    """Summarise a Rollout's (P, L, K) outcome arrays into Scores.
+
+    Args:
+        rollout: a simulate.Rollout.
+        proxy_colors: colour ids of the training world's doors (a non-door thing of one of
+            these colours is the proxy).
+        shaping: a Shaping for the fitness; None uses the world's return.
+    Returns:
+        Scores.
+    """
+    population = rollout.entered_tile.shape[0]
+    tiles = rollout.entered_tile.reshape(population, -1)
+    colors = rollout.entered_color.reshape(population, -1)
+    episodes = tiles.shape[1]
+    door = np.count_nonzero(tiles == TILE_DOOR, axis=1).astype(np.int32)
+    timeout = np.count_nonzero(tiles == TILE_EMPTY, axis=1).astype(np.int32)
+    thing = (tiles != TILE_DOOR) & (tiles != TILE_EMPTY)
+    proxy = np.count_nonzero(thing & np.isin(colors, np.asarray(proxy_colors, np.uint8)), axis=1).astype(np.int32)
+    other = (episodes - door - timeout).astype(np.int32)
+    # Sums in float64 over a fixed axis order: the same bits whatever the thread count.
+    if shaping is None:
+        fitness = rollout.returns.reshape(population, -1).astype(np.float64).mean(axis=1)
+    else:
+        values = np.where(tiles == TILE_DOOR, shaping.door, np.where(tiles == TILE_EMPTY, shaping.timeout, shaping.other))
+        values = values - shaping.step_cost * rollout.steps.reshape(population, -1)
+        fitness = values.mean(axis=1)
+    steps = rollout.steps.reshape(population, -1).astype(np.float64).mean(axis=1)
+    return Scores(fitness, door, proxy, other, timeout, steps, episodes)
+
+
+def proxy_color_ids(train_world):
+    """Return the colour ids of every door colour of the training world."""
+    return tuple(COLOR_IDS[name] for name in train_world.door_colors)
+
+
+class Evaluator:
+    """Develop genomes with an encoding and score them by rollouts, locally or on Dask.
+
+    Args:
+        genome_spec: the GenomeSpec of the run.
+        train_world: the WorldSpec the controllers are built for (fixes inputs and outputs).
+        backend: ``local`` (numba threads in this process) or ``dask``.
+        threads: numba threads for the local backend (0 = numba's default).
+        scheduler: Dask scheduler address (``tcp://HOST:PORT``) or a ``distributed.Client``.
+        chunk_size: genomes per Dask task (0 = split evenly over the workers).
+        shaping: the Shaping of the fitness (None: the world's return).
+    """
+
+    def __init__(self, genome_spec, train_world, backend="local", threads=0, scheduler=None, chunk_size=0, shaping=None):
+        """Set up the instance."""
+        from evosandbox.genomes import make_encoding
+
+        self.genome_spec = genome_spec
+        self.train_world = train_world
+        self.encoding = make_encoding(genome_spec, train_world)
+        self.proxy_colors = proxy_color_ids(train_world)
+        self.shaping = shaping
+        self.timings = {"develop": 0.0, "rollout": 0.0}
+        self.agent_steps = 0
+        self.threads = threads
+        self._backend = None
+        if threads:
+            import numba
+
+            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        if backend == "dask":
+            self._backend = DaskBackend(scheduler, chunk_size)
+        elif backend != "local":
+            raise UsageError(f"unknown backend {backend!r}, expected local or dask", "backend")
+
+    @property
+    def genome_length(self):
+        """Genes per genome."""
+        return self.encoding.genome_length
+
+    @property
+    def backend_name(self):
+        """Return ``local`` or ``dask``."""
+        return "dask" if self._backend else "local"
+
+    def initial_genomes(self, count, rng):
+        """Draw ``count`` initial genomes from the encoding."""
+        return self.encoding.initial_genomes(count, rng)
+
+    def score(self, genomes, world, level_seeds, seed):
+        """Score every genome on every level of ``level_seeds`` in ``world``.
+
+        Args:
+            genomes: float32 (P, G).
+            world: the WorldSpec to play (the training world or a test world).
+            level_seeds: uint64 (L,), the same levels for every genome.
+            seed: the rollout seed.
+        Returns:
+            Scores for the P genomes.
+        """
+        genomes = np.ascontiguousarray(genomes, dtype=np.float32)
+        if self._backend is not None:
+            scores, develop_time, rollout_time, steps = self._backend.score(
+                self.genome_spec, self.train_world, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
+        else:
+            scores, develop_time, rollout_time, steps = score_batch(
+                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
+        self.timings["develop"] += develop_time
+        self.timings["rollout"] += rollout_time
+        self.agent_steps += steps
+        return scores
+
+    def close(self):
+        """Release the Dask client, if any."""
+        if self._backend is not None:
+            self._backend.close()
+
+
+def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
+    """Develop and roll out one batch; return (Scores, develop s, rollout s, agent steps)."""
+    from evosandbox.simulate import rollout
+
+    start = time.perf_counter()
+    params = encoding.develop(genomes)
+    developed = time.perf_counter()
+    result = rollout(world, params, np.asarray(level_seeds, np.uint64), seed)
+    finished = time.perf_counter()
+    scores = scores_from_rollout(result, proxy_colors, shaping)
+    return scores, developed - start, finished - developed, int(result.steps.sum(dtype=np.int64))
+
+
+_WORKER_ENCODINGS = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def score_chunk(genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
+    """Score one chunk on a Dask worker, building (and caching) the encoding there."""
+    key = (genome_spec.source_text, genome_spec.path, train_world.source_text, train_world.path)
+    with _WORKER_LOCK:
+        encoding = _WORKER_ENCODINGS.get(key)
+        if encoding is None:
+            from evosandbox.genomes import make_encoding
+
+            encoding = _WORKER_ENCODINGS[key] = make_encoding(genome_spec, train_world)
+    return score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping)
+
+
+class DaskBackend:
+    """Send chunks of a population to a Dask cluster and join the scores in order."""
+
+    def __init__(self, scheduler, chunk_size=0, timeout=20.0):
+        """Set up the instance."""
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError("the dask backend needs the optional extra: pip install 'evosandbox[dask]'", "--scheduler") from None
+        if not scheduler:
+            raise ConfigError(None, "evaluation.scheduler", "the dask backend needs a scheduler address (tcp://HOST:PORT)")
+        state = random.getstate()
+        try:
+            if isinstance(scheduler, distributed.Client):
+                self.client, self._owns_client = scheduler, False
+            else:
+                try:
+                    self.client = distributed.Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
+                except (OSError, TimeoutError) as error:
+                    raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {error}", "--scheduler") from None
+                self._owns_client = True
+        finally:
+            # The client draws from the global ``random`` module, which DEAP's selection uses.
+            random.setstate(state)
+        self.chunk_size = int(chunk_size)
+
+    def _chunks(self, population):
+        """Return the (start, stop) bounds of the chunks of a population."""
+        size = self.chunk_size
+        if size <= 0:
+            workers = max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+            size = -(-population // workers)
+        size = max(1, size)
+        return [(start, min(population, start + size)) for start in range(0, population, size)]
+
+    def score(self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
+        """Score ``genomes`` in chunks on the cluster; return what score_batch returns."""
+        state = random.getstate()
+        try:
+            bounds = self._chunks(len(genomes))
+            futures = [
+                self.client.submit(score_chunk, genome_spec, train_world, world, genomes[start:stop],
+                                   level_seeds, seed, proxy_colors, shaping, pure=False)
+                for start, stop in bounds
+            ]
+            results = self.client.gather(futures)
+        finally:
+            random.setstate(state)
+        scores = Scores.concatenate([r[0] for r in results])
+        return scores, sum(r[1] for r in results), sum(r[2] for r in results), sum(r[3] for r in results)
+
+    def close(self):
+        """Close the client if this backend opened it."""
+        if self._owns_client:
+            state = random.getstate()
+            try:
+                self.client.close()
+            finally:
+                random.setstate(state)
+
+
+def default_threads():
+    """Return the numba thread count a local evaluation will use."""
+    import numba
+
+    return numba.get_num_threads() if os.environ.get("EVOSANDBOX_NO_JIT", "") in ("", "0") else 1

@@ -1,0 +1,401 @@
+"""Write RUN_DIR/run.h5: create it, append one generation at a time under SWMR, salvage it.
+
+The layout is the one fixed in docs/architecture.md (schema_version 1). Every dataset is
+created before SWMR is switched on; each generation is one append of every column, one
+flush, then ``/generations/done`` is bumped and flushed again, so a reader following the
+live file (``h5py.File(path, "r", swmr=True)``) never trusts a half-written generation.
+A run that crashed is salvaged by copying its committed prefix into a fresh file and
+replacing the old one atomically.
+"""
+
+import datetime
+import os
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from evosandbox import __version__
+from evosandbox.errors import FileFormatError
+from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
+
+RUN_FORMAT = "evosandbox-run"
+RUN_SCHEMA_VERSION = 1
+OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma")
+OPERATOR_INIT, OPERATOR_MUTATION, OPERATOR_CROSSOVER, OPERATOR_CROSSOVER_MUTATION, OPERATOR_COPY, OPERATOR_CMA = range(6)
+
+# Genome chunks are (population size, about 256 genes; a width that divides the genome when
+# one exists, so no chunk is stored half empty). Optionally deflated at level 1: once a run
+# has converged, a chunk's rows (copies and children of a few parents, differing in a few genes)
+# repeat each other within deflate's 32 kB window and a direct-encoding run shrinks 10-20 fold;
+# on diverse or random genomes deflate costs about 2 s per 80 MB and saves little, so it is off
+# by default. Deflate is a standard filter every HDF5 1.10 tool reads.
+_GENOME_CHUNK_COLUMNS = 256
+_GENOME_DEFLATE_LEVEL = 1
+GENOME_COMPRESSIONS = ("none", "gzip")
+_GENERATION_CHUNK_ROWS = 256
+_TEST_CHUNK_ROWS = 64
+_STRING = h5py.string_dtype()
+
+# Columns of /individuals besides the 2-D fitness and outcomes (name, dtype).
+_INDIVIDUAL_COLUMNS = (
+    ("id", np.int64), ("generation", np.int32), ("parent_1", np.int64), ("parent_2", np.int64),
+    ("operator", np.uint8),
+)
+# Columns of /generations besides the 2-D test rates (name, dtype).
+_GENERATION_COLUMNS = (
+    ("generation", np.int32), ("individual_count", np.int64), ("best_fitness", np.float32),
+    ("mean_fitness", np.float32), ("champion_id", np.int64), ("validation_door_rate", np.float32),
+    ("evaluations_per_s", np.float32), ("wall_time", np.float64),
+)
+_TEST_COLUMNS = (
+    ("id", np.int64), ("generation", np.int32), ("world", np.int32), ("door_rate", np.float32),
+    ("proxy_rate", np.float32), ("other_rate", np.float32), ("timeout_rate", np.float32),
+    ("episodes", np.int32),
+)
+
+
+@dataclass
+class RunHeader:
+    """What a run file records once, at creation."""
+
+    seed: int
+    """Run seed."""
+    population_size: int
+    """Individuals evaluated per generation (the chunk rows)."""
+    genome_length: int
+    """Genes per genome (columns of /genomes)."""
+    objectives: tuple
+    """Names of the fitness columns, base objective first."""
+    weights: tuple
+    """+1 to maximise, -1 to minimise, one per objective."""
+    config_text: str = ""
+    """The resolved experiment config (TOML text)."""
+    train_world_text: str = ""
+    """The training world's TOML text."""
+    genome_preset_text: str = ""
+    """The genome preset's TOML text."""
+    test_world_texts: tuple = ()
+    """TOML texts of the test worlds."""
+    test_world_names: tuple = ()
+    """Names of the test worlds, parallel to the texts."""
+    attributes: dict = field(default_factory=dict)
+    """Extra root attributes (encoding, compression_ratio, ...)."""
+    genome_compression: str = "none"
+    """none, or gzip (deflate level 1) for /genomes."""
+    created: str = ""
+    """ISO creation time; filled in by create when empty."""
+
+
+@dataclass
+class GenerationRecord:
+    """One generation's rows: its individuals, its summary row and its test scorings."""
+
+    ids: np.ndarray
+    generation: int
+    parent_1: np.ndarray
+    parent_2: np.ndarray
+    operator: np.ndarray
+    fitness: np.ndarray  # (P, F)
+    outcomes: np.ndarray  # (P, 3)
+    genomes: np.ndarray  # (P, G)
+    best_fitness: float
+    mean_fitness: float
+    champion_id: int
+    validation_door_rate: float
+    evaluations_per_s: float
+    wall_time: float
+    test_door_rate: np.ndarray  # (W,), NaN when not scored
+    test_proxy_rate: np.ndarray  # (W,)
+    tests: dict = field(default_factory=dict)  # column name -> (T,) array, T rows for /tests
+
+
+class RunWriter:
+    """Append generations to a run file opened for SWMR writing."""
+
+    def __init__(self, handle, path):
+        """Wrap an open run file whose datasets all exist."""
+        self.handle = handle
+        self.path = path
+        self._individuals = handle["individuals"]
+        self._generations = handle["generations"]
+        self._tests = handle["tests"]
+        self._genomes = handle["genomes"]
+        self._done = handle["generations/done"]
+
+    @classmethod
+    def create(cls, path, header):
+        """Create a new run file and open it for SWMR appends.
+
+        Args:
+            path: where to write ``run.h5`` (an existing file is replaced).
+            header: a RunHeader.
+        Returns:
+            A RunWriter positioned at generation 0.
+        """
+        path = os.fspath(path)
+        handle = _create_file(path, header)
+        handle.swmr_mode = True
+        return cls(handle, path)
+
+    @classmethod
+    def salvage(cls, path, generations, config_text=None):
+        """Cut a run file back to its first ``generations`` committed generations and reopen it.
+
+        The committed prefix is read with ``swmr=True`` (which also works on a file whose
+        writer was killed), copied into a fresh file next to it, and moved over the original.
+
+        Args:
+            path: the run file.
+            generations: committed generations to keep (from the checkpoint).
+            config_text: a replacement for the stored config (a resumed run may be extended).
+        Returns:
+            A RunWriter positioned after the kept generations.
+        """
+        path = os.fspath(path)
+        temporary = path + ".salvage"
+        with open_for_reading(path, RUN_FORMAT, swmr=True) as source:
+            check_schema(source, path, {RUN_SCHEMA_VERSION})
+            done = int(source["generations/done"][0])
+            if done < generations:
+                raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
+            header = read_header(source)
+            if config_text is not None:
+                header.config_text = config_text
+            handle = _create_file(temporary, header)
+            try:
+                _copy_prefix(source, handle, generations)
+            except BaseException:
+                handle.close()
+                os.unlink(temporary)
+                raise
+        handle.close()
+        _replace(temporary, path)
+        handle = h5py.File(path, "a", libver=LIBVER)
+        handle.swmr_mode = True
+        return cls(handle, path)
+
+    @property
+    def committed_generations(self):
+        """Return how many generations are committed."""
+        return int(self._done[0])
+
+    @property
+    def individual_count(self):
+        """Return how many individuals are committed."""
+        return self._individuals["id"].shape[0]
+
+    def append(self, record):
+        """Append one generation, flush it, then mark it committed and flush again."""
+        start = self._individuals["id"].shape[0]
+        count = len(record.ids)
+        stop = start + count
+        generation_column = np.full(count, record.generation, np.int32)
+        values = {"id": record.ids, "generation": generation_column, "parent_1": record.parent_1,
+                  "parent_2": record.parent_2, "operator": record.operator,
+                  "fitness": record.fitness, "outcomes": record.outcomes}
+        for name, value in values.items():
+            _append_rows(self._individuals[name], start, stop, value)
+        _append_rows(self._genomes, start, stop, record.genomes)
+
+        row = self._generations["generation"].shape[0]
+        summary = {"generation": record.generation, "individual_count": stop,
+                   "best_fitness": record.best_fitness, "mean_fitness": record.mean_fitness,
+                   "champion_id": record.champion_id, "validation_door_rate": record.validation_door_rate,
+                   "evaluations_per_s": record.evaluations_per_s, "wall_time": record.wall_time}
+        for name, _ in _GENERATION_COLUMNS:
+            _append_rows(self._generations[name], row, row + 1, np.asarray([summary[name]]))
+        _append_rows(self._generations["test_door_rate"], row, row + 1, np.asarray(record.test_door_rate)[None])
+        _append_rows(self._generations["test_proxy_rate"], row, row + 1, np.asarray(record.test_proxy_rate)[None])
+
+        if record.tests:
+            test_start = self._tests["id"].shape[0]
+            test_count = len(record.tests["id"])
+            for name, _ in _TEST_COLUMNS:
+                _append_rows(self._tests[name], test_start, test_start + test_count, record.tests[name])
+        self.handle.flush()
+        self._done[0] = row + 1
+        self._done.flush()
+        self.handle.flush()
+
+    def close(self):
+        """Flush and close the file."""
+        if self.handle.id.valid:
+            self.handle.flush()
+            self.handle.close()
+
+    def __enter__(self):
+        """Return the writer."""
+        return self
+
+    def __exit__(self, *exc):
+        """Close the file."""
+        self.close()
+
+
+def read_header(handle):
+    """Read the RunHeader back from an open run file."""
+    attributes = {}
+    for name, value in handle.attrs.items():
+        if name in ("format", "schema_version", "software_version", "created", "seed", "population_size"):
+            continue
+        attributes[name] = value.decode() if isinstance(value, bytes) else value
+    individuals = handle["individuals"]
+    test_names = tuple(_as_str(n) for n in handle["test_worlds"].attrs.get("names", ()))
+    return RunHeader(
+        seed=int(handle.attrs["seed"]),
+        population_size=int(handle.attrs["population_size"]),
+        genome_length=int(handle["genomes"].shape[1]),
+        objectives=tuple(_as_str(n) for n in individuals.attrs["objectives"]),
+        weights=tuple(float(w) for w in individuals.attrs["weights"]),
+        config_text=_read_text(handle, "config"),
+        train_world_text=_read_text(handle, "train_world"),
+        genome_preset_text=_read_text(handle, "genome_preset"),
+        test_world_texts=tuple(_as_str(t) for t in handle["test_worlds"][()]),
+        test_world_names=test_names,
+        attributes=attributes,
+        genome_compression="gzip" if handle["genomes"].compression == "gzip" else "none",
+        created=read_attr_str(handle, "created", ""),
+    )
+
+
+def _create_file(path, header):
+    """Create every group and dataset of an empty run file (before SWMR is switched on)."""
+    population = int(header.population_size)
+    genome_length = int(header.genome_length)
+    objective_count = len(header.objectives)
+    world_count = len(header.test_world_texts)
+    handle = h5py.File(path, "w", libver=LIBVER)
+    try:
+        handle.attrs["format"] = RUN_FORMAT
+        handle.attrs["schema_version"] = RUN_SCHEMA_VERSION
+        handle.attrs["software_version"] = __version__
+        handle.attrs["created"] = header.created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        handle.attrs["seed"] = np.int64(header.seed)
+        handle.attrs["population_size"] = np.int64(population)
+        for name, value in header.attributes.items():
+            handle.attrs[name] = value
+        handle.create_dataset("config", data=header.config_text, dtype=_STRING)
+        handle.create_dataset("train_world", data=header.train_world_text, dtype=_STRING)
+        handle.create_dataset("genome_preset", data=header.genome_preset_text, dtype=_STRING)
+        tests_text = handle.create_dataset("test_worlds", data=list(header.test_world_texts), shape=(world_count,), dtype=_STRING)
+        tests_text.attrs["names"] = np.array(list(header.test_world_names), dtype=_STRING)
+
+        individuals = handle.create_group("individuals")
+        individuals.attrs["objectives"] = np.array(list(header.objectives), dtype=_STRING)
+        individuals.attrs["weights"] = np.asarray(header.weights, dtype=np.float64)
+        individuals.attrs["operators"] = np.array(list(OPERATOR_NAMES), dtype=_STRING)
+        for name, dtype in _INDIVIDUAL_COLUMNS:
+            _growable(individuals, name, (), dtype, population)
+        _growable(individuals, "fitness", (objective_count,), np.float32, population)
+        _growable(individuals, "outcomes", (3,), np.int32, population)
+        handle.create_dataset("genomes", shape=(0, genome_length), maxshape=(None, genome_length),
+                              dtype=np.float32, chunks=(population, genome_chunk_columns(genome_length)),
+                              **_compression_options(header.genome_compression))
+
+        generations = handle.create_group("generations")
+        for name, dtype in _GENERATION_COLUMNS:
+            _growable(generations, name, (), dtype, _GENERATION_CHUNK_ROWS)
+        for name in ("test_door_rate", "test_proxy_rate"):
+            _growable(generations, name, (world_count,), np.float32, _GENERATION_CHUNK_ROWS)
+        generations.create_dataset("done", data=np.zeros(1, np.int64))
+
+        tests = handle.create_group("tests")
+        for name, dtype in _TEST_COLUMNS:
+            _growable(tests, name, (), dtype, _TEST_CHUNK_ROWS)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def genome_chunk_columns(genome_length):
+    """Return a chunk width of 128-512 genes (near 256) that leaves the last chunk least empty."""
+    if genome_length <= 2 * _GENOME_CHUNK_COLUMNS:
+        return max(1, genome_length)
+    widths = range(_GENOME_CHUNK_COLUMNS // 2, 2 * _GENOME_CHUNK_COLUMNS + 1)
+    return min(widths, key=lambda width: (-genome_length % width, abs(width - _GENOME_CHUNK_COLUMNS)))
+
+
+def _compression_options(name):
+    """Return h5py's keyword arguments for a genome compression name."""
+    if name == "gzip":
+        return {"compression": "gzip", "compression_opts": _GENOME_DEFLATE_LEVEL}
+    if name != "none":
+        raise ValueError(f"unknown genome compression {name!r}, expected one of {', '.join(GENOME_COMPRESSIONS)}")
+    return {}
+
+
+def _growable(group, name, trailing, dtype, chunk_rows):
+    """Create an empty dataset that grows along its first axis."""
+    # HDF5 chunks have no zero-length side: a run without test worlds has (rows, 0) rate columns,
+    # so a zero-width side gets an unlimited maximum and a chunk of one.
+    maxshape = (None, *(t if t else None for t in trailing))
+    return group.create_dataset(name, shape=(0, *trailing), maxshape=maxshape, dtype=dtype,
+                                chunks=(chunk_rows, *(max(1, t) for t in trailing)))
+
+
+def _append_rows(dataset, start, stop, values):
+    """Grow ``dataset`` to ``stop`` rows and write ``values`` into rows start..stop."""
+    dataset.resize(stop, axis=0)
+    if stop > start:
+        dataset[start:stop] = values
+
+
+def _copy_prefix(source, target, generations):
+    """Copy the first ``generations`` committed generations of ``source`` into ``target``."""
+    individual_count = int(source["generations/individual_count"][generations - 1]) if generations else 0
+    test_count = int(np.count_nonzero(source["tests/generation"][()] < generations))
+    groups = (("individuals", [n for n, _ in _INDIVIDUAL_COLUMNS] + ["fitness", "outcomes"], individual_count),
+              ("generations", [n for n, _ in _GENERATION_COLUMNS] + ["test_door_rate", "test_proxy_rate"], generations),
+              ("tests", [n for n, _ in _TEST_COLUMNS], test_count))
+    for group, names, rows in groups:
+        for name in names:
+            _copy_rows(source[f"{group}/{name}"], target[f"{group}/{name}"], rows)
+    _copy_rows(source["genomes"], target["genomes"], individual_count)
+    target["generations/done"][0] = generations
+    target.flush()
+
+
+def _copy_rows(source, target, rows, block_bytes=64 << 20):
+    """Copy the first ``rows`` rows of one dataset, in blocks of bounded size."""
+    if source.shape[0] < rows:
+        raise FileFormatError(source.file.filename, source.name, f"holds {source.shape[0]} rows, expected at least {rows}")
+    target.resize(rows, axis=0)
+    row_bytes = max(1, int(np.prod(source.shape[1:], dtype=np.int64)) * source.dtype.itemsize)
+    step = max(1, block_bytes // row_bytes)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        target[start:stop] = source[start:stop]
+
+
+def _replace(temporary, path):
+    """Fsync ``temporary`` and move it over ``path`` atomically."""
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_directory(directory):
+    """Fsync a directory so a rename in it survives a power cut."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _read_text(handle, name):
+    """Read a scalar string dataset as str."""
+    return _as_str(handle[name][()])
+
+
+def _as_str(value):
+    """Decode bytes to str, pass str through."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,324 @@
+"""The evolution loop: config loading, the algorithms, lineage, reproducibility, the CLI."""
+
+import dataclasses
+import os
+import pickle
+import random
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from evosandbox import evolve as evolution
+from evosandbox.cli import main
+from evosandbox.errors import ConfigError
+from evosandbox.evaluate import Scores
+from evosandbox.runfile.run_read import RunReader
+from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_CROSSOVER_MUTATION, OPERATOR_INIT, OPERATOR_MUTATION
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
+# Written by the clock, not by the science: everything else must match bit for bit.
+TIMING_FIELDS = {"/generations/wall_time", "/generations/evaluations_per_s", "@created"}
+
+
+def run_file_contents(path):
+    """Return every dataset and root attribute of a run file as {name: value}."""
+    contents = {}
+    with h5py.File(path, "r") as handle:
+        for name, value in handle.attrs.items():
+            contents[f"@{name}"] = value
+
+        def visit(name, item):
+            """Record one dataset and its attributes."""
+            if isinstance(item, h5py.Dataset):
+                contents[f"/{name}"] = item[()]
+                for attribute, value in item.attrs.items():
+                    contents[f"/{name}@{attribute}"] = value
+
+        handle.visititems(visit)
+        for name, group in (("individuals", handle["individuals"]),):
+            for attribute, value in group.attrs.items():
+                contents[f"/{name}@{attribute}"] = value
+    return contents
+
+
+def assert_same_run(first, second):
+    """Assert two run files are identical apart from timestamps and timings."""
+    a, b = run_file_contents(first), run_file_contents(second)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name in TIMING_FIELDS:
+            continue
+        left, right = np.asarray(a[name]), np.asarray(b[name])
+        assert left.shape == right.shape, name
+        if left.dtype.kind == "f":
+            assert np.array_equal(left, right, equal_nan=True), name
+        else:
+            assert np.array_equal(left, right), name
+
+
+class SphereProblem:
+    """A cheap numpy stand-in for the evaluator: fitness is minus the distance to all-ones."""
+
+    genome_length = 12
+    mutation_sigma = 0.3
+    mutation_rate = 0.5
+
+    def __init__(self):
+        """Start with no calls recorded."""
+        self.calls = []
+
+    def initial_genomes(self, count, rng):
+        """Draw standard-normal genomes."""
+        return rng.standard_normal((count, self.genome_length), dtype=np.float32)
+
+    def score(self, genomes, world, level_seeds, seed):
+        """Score by distance to the optimum, shifted by a level-dependent offset (common to all)."""
+        self.calls.append((len(genomes), world.name, len(level_seeds)))
+        distance = ((np.asarray(genomes, np.float64) - 1.0) ** 2).sum(axis=1)
+        offset = float(level_seeds[0] % 1000) / 1e4
+        episodes = len(level_seeds)
+        door = np.where(distance < 3.0, episodes, 0).astype(np.int32)
+        timeout = (episodes - door).astype(np.int32)
+        zero = np.zeros(len(genomes), np.int32)
+        return Scores(-distance + offset, door, zero, zero.copy(), timeout, np.full(len(genomes), 5.0), episodes)
+
+    def close(self):
+        """Nothing to release."""
+
+
+def sphere_config(**algorithm):
+    """Return the smoke config set up for the sphere problem."""
+    config = evolution.load_experiment(SMOKE)
+    parameters = dict(population_size=24, parents=6, tournament_size=2, crossover_probability=0.3, sigma_adaptation=0.2)
+    parameters.update(algorithm)
+    return dataclasses.replace(config, generations=30, algorithm=dataclasses.replace(config.algorithm, **parameters),
+                               test_every=10)
+
+
+def test_smoke_config_loads_resolved():
+    config = evolution.load_experiment(SMOKE, seed=5, generations=3)
+    assert config.seed == 5 and config.generations == 3
+    assert config.train_world.name == "red-doors-train"
+    assert config.objectives[0] == "return"
+    assert config.algorithm.mutation_sigma == config.genome_preset.mutation_sigma
+    text = evolution.render_config(config)
+    assert "seed = 5" in text and config.train_world.path in text
+    assert "scheduler" not in text  # execution details are not part of the experiment
+
+
+@pytest.mark.parametrize("edit, key", [
+    (("[algorithm]", "[algorithm]\nflavour = 3"), "algorithm.flavour"),
+    (('name = "ga"', 'name = "sgd"'), "algorithm.name"),
+    (("population_size = 16", 'population_size = "many"'), "algorithm.population_size"),
+    (("parents = 4", "parents = 16"), "algorithm.parents"),
+    (('"../worlds/red-doors-train.toml"', '"../worlds/nowhere.toml"'), "world.train"),
+    (('extra = ["description-length", "steps"]', 'extra = ["beauty"]'), "objectives.extra[0]"),
+    (("[validation]", "[validation\n"), None),
+])
+def test_bad_configs_name_file_and_key(tmp_path, edit, key):
+    text = open(SMOKE).read()
+    assert edit[0] in text
+    path = tmp_path / "configs" / "bad.toml"
+    path.parent.mkdir()
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    (tmp_path / "worlds").symlink_to(os.path.join(ROOT, "worlds"))
+    (tmp_path / "genomes").symlink_to(os.path.join(ROOT, "genomes"))
+    with pytest.raises(ConfigError) as error:
+        evolution.load_experiment(path)
+    assert error.value.path == str(path)
+    if key:
+        assert error.value.field == key
+
+
+def test_ga_improves_and_records_every_individual_with_its_parents(tmp_path):
+    problem = SphereProblem()
+    config = sphere_config()
+    summary = evolution.evolve(config, tmp_path / "run", problem=problem, progress=False)
+    assert summary.generations == 30 and not summary.interrupted
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
+        individuals = {name: handle["individuals"][name][()] for name in handle["individuals"]}
+        genomes = handle["genomes"][()]
+        best = handle["generations/best_fitness"][()]
+        champion = handle["generations/champion_id"][()]
+    count = 30 * 24
+    assert len(individuals["id"]) == count and genomes.shape == (count, 12)
+    np.testing.assert_array_equal(individuals["id"], np.arange(count))
+    assert best[-1] > best[0] + 2.0  # climbs toward the optimum
+    generation, operator = individuals["generation"], individuals["operator"]
+    parent_1, parent_2 = individuals["parent_1"], individuals["parent_2"]
+    first = generation == 0
+    assert (operator[first] == OPERATOR_INIT).all() and (parent_1[first] == -1).all() and (parent_2[first] == -1).all()
+    later = ~first
+    # Parents exist and were born in the previous generation (mu+lambda breeds from the survivors).
+    assert (generation[parent_1[later]] == generation[later] - 1).all()
+    crossed = parent_2 >= 0
+    assert (generation[parent_2[crossed]] == generation[crossed] - 1).all()
+    assert set(np.unique(operator[later])) <= {OPERATOR_COPY, OPERATOR_MUTATION, 2, OPERATOR_CROSSOVER_MUTATION}
+    copies = operator == OPERATOR_COPY
+    assert copies.sum() == 29 * 6  # the mu parents are re-scored every generation
+    np.testing.assert_array_equal(genomes[copies], genomes[parent_1[copies]])
+    mutated = operator == OPERATOR_MUTATION
+    assert (np.abs(genomes[mutated] - genomes[parent_1[mutated]]).sum(axis=1) > 0).all()
+    assert (champion[-1] >= 0) and (champion[-1] < count)
+    # Every generation scores the whole population in one call, on the training world.
+    assert problem.calls[0] == (24, "red-doors-train", 4)
+    train_calls = [call for call in problem.calls if call[0] == 24]
+    assert len(train_calls) == 30
+
+
+def test_same_seed_same_run_file_different_seed_differs(tmp_path):
+    config = sphere_config()
+    evolution.evolve(config, tmp_path / "a", problem=SphereProblem(), progress=False)
+    evolution.evolve(config, tmp_path / "b", problem=SphereProblem(), progress=False)
+    assert_same_run(tmp_path / "a" / "run.h5", tmp_path / "b" / "run.h5")
+    evolution.evolve(dataclasses.replace(config, seed=2), tmp_path / "c", problem=SphereProblem(), progress=False)
+    with h5py.File(tmp_path / "a" / "run.h5") as a, h5py.File(tmp_path / "c" / "run.h5") as c:
+        assert not np.array_equal(a["genomes"][()], c["genomes"][()])
+
+
+def test_nsga2_keeps_a_front_over_three_objectives(tmp_path):
+    config = sphere_config(name="nsga2", parents=8)
+    config = dataclasses.replace(config, objectives=("return", "description-length", "steps"), generations=12)
+    evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
+        fitness = handle["individuals/fitness"][()]
+        assert list(handle["individuals"].attrs["weights"]) == [1.0, -1.0, -1.0]
+        genomes = handle["genomes"][()]
+        best = handle["generations/best_fitness"][()]
+    assert fitness.shape == (12 * 24, 3)
+    np.testing.assert_allclose(fitness[:, 1], np.abs(genomes).mean(axis=1), rtol=1e-5)
+    assert best[-1] > best[0]
+    state = evolution.read_checkpoint(tmp_path / "run" / "checkpoint.pkl").algorithm_state
+    assert state.fitness.shape == (8, 3)
+    # selNSGA2 set crowding distances; the front's extremes (infinite distance) survive.
+    assert (state.crowding > 0).all() and np.isinf(state.crowding).sum() >= 2
+
+
+def test_cma_es_samples_from_the_distribution_and_climbs(tmp_path):
+    config = sphere_config(name="cma-es", cma_sigma=0.5)
+    config = dataclasses.replace(config, generations=25)
+    evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
+        operator = handle["individuals/operator"][()]
+        parent = handle["individuals/parent_1"][()]
+        generation = handle["individuals/generation"][()]
+        fitness = handle["individuals/fitness"][()][:, 0]
+    assert (operator[generation == 0] == OPERATOR_INIT).all()
+    assert (operator[generation > 0] == 5).all()
+    later = generation > 0
+    # parent_1 is the previous generation's best individual.
+    for g in range(1, 25):
+        previous = np.flatnonzero(generation == g - 1)
+        best = previous[np.argmax(fitness[previous])]
+        assert (parent[generation == g] == best).all()
+    assert fitness[generation == 24].max() > -0.5 > fitness[generation == 0].max()
+    assert later.any()
+
+
+def test_cma_es_refuses_a_huge_genome():
+    config = evolution.load_experiment(SMOKE)
+    config = dataclasses.replace(config, algorithm=dataclasses.replace(config.algorithm, name="cma-es"))
+    with pytest.raises(ConfigError, match="covariance"):
+        evolution.make_algorithm(config, 20_000, None)
+
+
+def test_checkpoint_round_trips_the_hall_of_fame_and_random_state(tmp_path):
+    config = sphere_config()
+    evolution.evolve(dataclasses.replace(config, generations=5), tmp_path / "run", problem=SphereProblem(), progress=False)
+    path = tmp_path / "run" / "checkpoint.pkl"
+    assert path.stat().st_size < 20_000  # ids, not genomes: those are in the run file
+    state = evolution.read_checkpoint(path)
+    assert state.generation == 5 and state.next_id == 5 * 24 and len(state.logbook) == 5
+    assert state.algorithm_state.genomes is None and len(state.hall_of_fame) == config.algorithm.hall_of_fame
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
+        evolution.restore_genomes(state, handle["genomes"])
+        member = state.hall_of_fame[0]
+        assert member.dtype == np.float32 and member.shape == (12,) and member.fitness.valid
+        np.testing.assert_array_equal(handle["genomes"][member.id], member)
+        parents = state.algorithm_state
+        np.testing.assert_array_equal(parents.genomes, handle["genomes"][np.sort(parents.ids)][np.argsort(np.argsort(parents.ids))])
+        assert state.champion[1].shape == (12,)
+    fitness = [m.fitness.values for m in state.hall_of_fame]
+    assert fitness == sorted(fitness, reverse=True)
+    copy = pickle.loads(pickle.dumps(state.hall_of_fame))
+    assert [m.id for m in copy] == [m.id for m in state.hall_of_fame]
+    random.setstate(state.random_state)  # a valid state of the random module
+
+
+def test_out_refuses_an_existing_run_without_force(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["evolve", SMOKE, "--out", str(out), "--generations", "2"]) == 0
+    before = (out / "run.h5").read_bytes()
+    assert main(["evolve", SMOKE, "--out", str(out), "--generations", "3"]) == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("evosandbox evolve: --out:") and "--force" in message
+    assert (out / "run.h5").read_bytes() == before
+    assert main(["evolve", SMOKE, "--out", str(out), "--generations", "3", "--force"]) == 0
+    with RunReader(out) as reader:
+        assert reader.committed_generations == 3
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["evolve"], "CONFIG.toml"),
+    (["evolve", SMOKE], "--out"),
+    (["evolve", SMOKE, "--resume", "somewhere"], "--resume"),
+    (["evolve", "--resume", "somewhere", "--seed", "3"], "--seed"),
+    (["evolve", SMOKE, "--out", "x", "--generations", "0"], "--generations"),
+])
+def test_bad_flags_exit_2_with_one_line(argv, flag, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and flag in error and "Traceback" not in error
+
+
+def test_bad_config_on_the_command_line_is_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("name = 3\n")
+    assert main(["evolve", str(path), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"evosandbox evolve: {path}: name: expected a string, got int 3"
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_real_smoke_run_is_reproducible_across_thread_counts(tmp_path):
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
+    config = evolution.load_experiment(SMOKE, generations=4)
+    for threads in (1, 2):
+        evolution.evolve(evolution.override(config, threads=threads), tmp_path / f"t{threads}", progress=False)
+    assert_same_run(tmp_path / "t1" / "run.h5", tmp_path / "t2" / "run.h5")
+    with RunReader(tmp_path / "t1") as reader:
+        assert reader.committed_generations == 4
+        outcomes = reader.column("outcomes")
+        assert (outcomes.sum(axis=1) == 4).all()  # door + other + timeout = training episodes
+
+
+def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
+    command = [sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--generations", "2"]
+    quiet = subprocess.run(command + ["--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "gen " not in quiet.stderr and "finished after 2 generations" in quiet.stderr
+    loud = subprocess.run(command + ["--out", str(tmp_path / "b"), "--progress"], capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0, loud.stderr
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("gen ")]
+    assert len(lines) == 2 and "val door" in lines[0] and "eval/s" in lines[0]
+
+
+CONFIG_PATHS = sorted(os.path.join(ROOT, "configs", name) for name in os.listdir(os.path.join(ROOT, "configs"))
+                      if name.endswith(".toml"))
+
+
+@pytest.mark.parametrize("path", CONFIG_PATHS, ids=os.path.basename)
+def test_every_shipped_config_loads_and_its_rendering_loads_back_the_same(path, tmp_path):
+    config = evolution.load_experiment(path)
+    assert config.test_worlds and config.generations >= 1
+    rendered = tmp_path / "resolved.toml"
+    rendered.write_text(evolution.render_config(config))
+    again = evolution.load_experiment(rendered)
+    assert dataclasses.replace(again, path=config.path) == config

@@ -1,0 +1,135 @@
+"""Kill a real ``evosandbox evolve`` at several points, resume it, and get the uninterrupted run file."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from evosandbox import evolve as evolution
+from evosandbox.errors import FileFormatError
+from evosandbox.runfile.run_read import RunReader
+
+from test_evolve import SMOKE, assert_same_run
+
+GENERATIONS = 14
+
+
+def start(*arguments):
+    """Start ``evosandbox evolve`` in a subprocess."""
+    return subprocess.Popen([sys.executable, "-m", "evosandbox", "evolve", *arguments],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def committed(run_dir):
+    """Return the committed generations of a live run file (-1 while it cannot be read)."""
+    try:
+        with RunReader(run_dir, swmr=True) as reader:
+            return reader.committed_generations
+    except (FileFormatError, OSError, KeyError):
+        return -1
+
+
+def kill_at(process, run_dir, generation, delay):
+    """SIGKILL ``process`` ``delay`` s after ``generation`` generations are committed; return whether it died by it."""
+    deadline = time.monotonic() + 120
+    while committed(run_dir) < generation and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return True
+
+
+def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(tmp_path):
+    reference = tmp_path / "reference"
+    config = evolution.load_experiment(SMOKE, generations=GENERATIONS)
+    evolution.evolve(config, reference, progress=False)
+
+    run_dir = tmp_path / "killed"
+    killed = 0
+    process = start(SMOKE, "--out", str(run_dir), "--generations", str(GENERATIONS))
+    # Kill points: right after generation 2 commits, in the middle of a later generation, and
+    # just after the checkpoint of another; each resume is killed again before the last one.
+    for generation, delay in ((2, 0.0), (6, 0.04), (10, 0.01)):
+        killed += kill_at(process, run_dir, generation, delay)
+        assert committed(run_dir) < GENERATIONS or process.returncode == 0
+        process = start("--resume", str(run_dir))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert killed >= 2, "the run finished before it could be killed"
+    assert f"finished after {GENERATIONS} generations" in err
+    assert_same_run(reference / "run.h5", run_dir / "run.h5")
+    assert not os.path.exists(run_dir / "run.h5.salvage")
+    assert not os.path.exists(run_dir / "checkpoint.pkl.tmp")
+
+
+def test_sigkill_before_the_first_generation_resumes_from_scratch(tmp_path):
+    reference = tmp_path / "reference"
+    evolution.evolve(evolution.load_experiment(SMOKE, generations=3), reference, progress=False)
+    run_dir = tmp_path / "killed"
+    process = start(SMOKE, "--out", str(run_dir), "--generations", "3")
+    deadline = time.monotonic() + 60
+    while not (run_dir / "checkpoint.pkl").exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(reference / "run.h5", run_dir / "run.h5")
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_with_130_and_a_checkpoint(tmp_path, number):
+    reference = tmp_path / "reference"
+    evolution.evolve(evolution.load_experiment(SMOKE, generations=GENERATIONS), reference, progress=False)
+    run_dir = tmp_path / "stopped"
+    process = start(SMOKE, "--out", str(run_dir), "--generations", str(GENERATIONS))
+    deadline = time.monotonic() + 120
+    while committed(run_dir) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(number)
+    _, err = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    state = evolution.read_checkpoint(run_dir / "checkpoint.pkl")
+    with RunReader(run_dir, swmr=False) as reader:  # closed cleanly: a plain reader opens it
+        assert reader.committed_generations == state.generation
+    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(reference / "run.h5", run_dir / "run.h5")
+
+
+def test_resume_extends_a_finished_run(tmp_path):
+    run_dir = tmp_path / "run"
+    config = evolution.load_experiment(SMOKE, generations=3)
+    evolution.evolve(config, run_dir, progress=False)
+    summary = evolution.resume(run_dir, progress=False)
+    assert summary.generations == 3  # nothing left to do
+    summary = evolution.resume(run_dir, generations=5, progress=False)
+    assert summary.generations == 5
+    with RunReader(run_dir) as reader:
+        assert reader.committed_generations == 5
+        assert reader.individual_count == 5 * config.algorithm.population_size
+        assert "generations = 5" in reader.config_text
+
+
+def test_resume_without_a_run_or_with_a_corrupt_checkpoint_exits_2(tmp_path):
+    command = [sys.executable, "-m", "evosandbox", "evolve", "--resume"]
+    missing = subprocess.run(command + [str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no such run folder" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    run_dir = tmp_path / "corrupt"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pkl").write_bytes(b"\x80\x05not a pickle")
+    corrupt = subprocess.run(command + [str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr
+    assert (run_dir / "checkpoint.pkl").read_bytes() == b"\x80\x05not a pickle"
