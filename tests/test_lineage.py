@@ -203,6 +203,13 @@ def test_cli_json_summary_csv_and_plot(tmp_path, capsys):
         rgb = np.array([int(lineage.PLOT_COLORS[name][i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=1) < 30).sum() > 50, name
 
+    # Existing outputs are kept unless --force says otherwise.
+    before = png_path.read_bytes()
+    code, out, err = _cli(capsys, run_dir, "--plot", png_path)
+    assert code == 2 and "--plot" in err and "already exists" in err and png_path.read_bytes() == before
+    code, out, err = _cli(capsys, run_dir, "--csv", csv_path, "--plot", png_path, "--force")
+    assert code == 0, err
+
     code, out, err = _cli(capsys, run_dir)
     assert code == 0 and "pseudo-alignment appeared at generation 3 (id 13)" in out
     assert "most recent common ancestor of the final population is 0 (generation 0)" in out
@@ -230,7 +237,7 @@ def test_cli_bad_run_file_overwrites_nothing(tmp_path, capsys):
         handle.attrs["format"] = "evosandbox-replay"
     existing = tmp_path / "tree.csv"
     existing.write_text("keep me\n")
-    code, out, err = _cli(capsys, foreign, "--csv", existing)
+    code, out, err = _cli(capsys, foreign, "--csv", existing, "--force")
     assert code == 2 and str(foreign) in err and "format" in err
     assert existing.read_text() == "keep me\n"
 

@@ -24,6 +24,7 @@ def register(subparsers):
                         f"descent to FILE with '{CSV_LINE_OF_DESCENT_SUFFIX}' in place of its extension")
     parser.add_argument("--plot", metavar="FILE.png", help="save fitness, test door and proxy rates along the line as a PNG")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    parser.add_argument("--force", action="store_true", help="replace existing --csv / --plot files")
     parser.add_argument("--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout")
     parser.add_argument("--world", metavar="WORLD.toml", help="test world for --reevaluate")
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)")
@@ -89,11 +90,14 @@ def _check_arguments(args):
         raise UsageError(f"must lie in [0, 1], got {args.fitness_fraction}", field="--fitness-fraction")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"the plot is a PNG file, got '{args.plot}'", field="--plot")
-    for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
+    outputs = (("--csv", args.csv), ("--csv", args.csv and line_of_descent_csv_path(args.csv)), ("--plot", args.plot))
+    for flag, path in outputs:
         if path:
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
                 raise UsageError(f"folder '{folder}' does not exist", field=flag)
+            if os.path.exists(path) and not args.force:
+                raise UsageError(f"{path} already exists (use --force to replace it)", field=flag)
     if args.world:
         from evosandbox.config import load_world
 
