@@ -16,9 +16,17 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The whole pipeline: baselines, a short evolution on the red-door world, the champion probed
+# on the test world (blue door, red decoys), a replay with a picture and an animation, and the
+# champion's line of descent. Outputs go to $(DEMO_DIR)/ and replays/demo-champion.h5.
 demo: $(STAMP)
-	$(BIN)/evosandbox worlds
-	$(BIN)/evosandbox worlds baselines --episodes 200
+	$(BIN)/evosandbox worlds baselines worlds/red-doors-train.toml worlds/red-doors-test.toml --episodes 200
+	$(BIN)/evosandbox evolve configs/demo.toml --out $(DEMO_DIR)/run --force --progress
+	$(BIN)/evosandbox probe $(DEMO_DIR)/run --world worlds/red-doors-test.toml --episodes 1000
+	$(BIN)/evosandbox replay $(DEMO_DIR)/run --world worlds/red-doors-test.toml --episodes 8 --out replays/demo-champion.h5 --force
+	$(BIN)/evosandbox view replays/demo-champion.h5 --contact-sheet --export $(DEMO_DIR)/champion.png --force
+	$(BIN)/evosandbox view replays/demo-champion.h5 --export $(DEMO_DIR)/champion.gif --force
+	$(BIN)/evosandbox lineage $(DEMO_DIR)/run --csv $(DEMO_DIR)/phylogeny.csv --plot $(DEMO_DIR)/lineage.png --force
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -243,6 +243,8 @@ def line_parents(reader, parents_1, parents_2):
         int64 (N,) line parents.
     """
     parents = np.array(parents_1, dtype=np.int64, copy=True)
+    if getattr(reader, "parent_1_is_line_parent", False):
+        return parents  # the writer already put the parent sharing more genes first
     two = np.flatnonzero((parents_2 >= 0) & (parents_2 != parents_1) & (parents_1 >= 0))
     for start in range(0, len(two), _CROSSOVER_BATCH):
         children = two[start : start + _CROSSOVER_BATCH]

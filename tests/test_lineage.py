@@ -3,6 +3,7 @@
 import ast
 import csv
 import json
+import os
 
 import h5py
 import numpy as np
@@ -261,3 +262,17 @@ def test_phenotype_change_and_reevaluation_use_the_run_encoding(tmp_path, write_
     np.testing.assert_allclose(report.door_rate[:, 0], [rates.door_rate[0] for rates in alone])
     np.testing.assert_allclose(report.proxy_rate[:, 0], [rates.proxy_rate[0] for rates in alone])
     assert report.test_source.startswith("reevaluated on")
+
+
+def test_writer_flag_makes_parent_1_the_line_parent_without_reading_genomes(tmp_path):
+    """A writer that records the parent sharing more genes first spares lineage the genome reads."""
+    run_dir = _known_run(tmp_path)
+    with h5py.File(os.path.join(run_dir, "run.h5"), "r+") as handle:
+        handle.attrs["parent_1_is_line_parent"] = True
+    with RunReader(run_dir) as reader:
+        assert reader.parent_1_is_line_parent
+        reader.genomes = None  # any genome read for the tree would now fail
+        columns = reader.columns(("parent_1", "parent_2"))
+        parents = lineage.line_parents(reader, columns["parent_1"], columns["parent_2"])
+    # 13 is a crossover of (8, 9): with the flag, parent_1 (8) is taken as recorded.
+    assert parents[13] == 8 and parents.tolist() == [p for p, _ in PARENTS]

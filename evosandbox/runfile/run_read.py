@@ -125,6 +125,11 @@ class RunReader:
         return int(self.handle.attrs.get("seed", 0))
 
     @property
+    def parent_1_is_line_parent(self):
+        """Whether the writer recorded, for every two-parent child, the parent sharing more genes first."""
+        return bool(self.handle.attrs.get("parent_1_is_line_parent", False))
+
+    @property
     def software_version(self):
         """The evosandbox version that wrote the run."""
         return read_attr_str(self.handle, "software_version", "")
