@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,10 +51,11 @@ def warm_up(config):
     """Compile (or load from cache) every kernel the run will call, outside the timing."""
     from evosandbox import evolve as evolution
 
-    evaluator = evolution.build_evaluator(config)
-    genomes = evaluator.initial_genomes(2, np.random.default_rng(0))
-    evaluator.score(genomes, config.train_world, np.arange(2, dtype=np.uint64), 0)
-    evaluator.close()
+    # Two generations of a tiny population reach every kernel: develop, rollout and variation.
+    algorithm = dataclasses.replace(config.algorithm, population_size=8, parents=4)
+    tiny = dataclasses.replace(config, algorithm=algorithm, generations=2, validation_levels=2)
+    with tempfile.TemporaryDirectory(prefix="evosandbox-warm-") as folder:
+        evolution.evolve(tiny, os.path.join(folder, "run"), progress=False)
 
 
 def measure(arguments):

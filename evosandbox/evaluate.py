@@ -74,11 +74,19 @@ class Shaping:
     """Value of entering nothing before max_steps."""
     step_cost: float = 0.01
     """Charged per step taken."""
+    exploration: float = 0.0
+    """Added per distinct cell the agent stood on in an episode besides its start (0: off).
+    A shaping knob for search behaviour; it needs recorded trajectories, so it costs time."""
 
     @classmethod
     def of_world(cls, world):
         """Return the shaping that equals the world's own return (door reward, step cost)."""
         return cls(door=world.rewards.door, other=0.0, timeout=0.0, step_cost=world.rewards.step_cost)
+
+    @property
+    def needs_trajectories(self):
+        """Return whether the fitness reads the recorded positions (exploration bonus)."""
+        return self.exploration != 0.0
 
 
 def scores_from_rollout(rollout, proxy_colors, shaping=None):
@@ -107,9 +115,64 @@ def scores_from_rollout(rollout, proxy_colors, shaping=None):
     else:
         values = np.where(tiles == TILE_DOOR, shaping.door, np.where(tiles == TILE_EMPTY, shaping.timeout, shaping.other))
         values = values - shaping.step_cost * rollout.steps.reshape(population, -1)
+        if shaping.needs_trajectories:
+            values = values + shaping.exploration * (rollout.visited.reshape(population, -1) - 1)
         fitness = values.mean(axis=1)
     steps = rollout.steps.reshape(population, -1).astype(np.float64).mean(axis=1)
     return Scores(fitness, door, proxy, other, timeout, steps, episodes)
+
+
+def visited_cells(positions, steps, width):
+    """Return int32 (P, L, K): distinct cells each episode's agent stood on, its start included.
+
+    ``positions`` int16 (P, L, K, T+1, 2) as the kernel records them (entries after an
+    episode's last step are ignored), ``steps`` int32 (P, L, K), ``width`` the grid width.
+    """
+    cells = positions[..., 0].astype(np.int32) * width + positions[..., 1]
+    after = np.arange(cells.shape[-1]) > steps[..., None]
+    cells = np.sort(np.where(after, -1, cells), axis=-1)
+    changes = np.count_nonzero(np.diff(cells, axis=-1), axis=-1)
+    # Entries after the end sort first as -1: their boundary to the first real cell is no cell.
+    return (1 + changes - np.any(after, axis=-1)).astype(np.int32)
+
+
+def rollout_with_visits(world, params, level_seeds, seed):
+    """Roll out like simulate.rollout and also count each episode's distinct visited cells.
+
+    The kernel records trajectories (positions are what is needed); the per-step copies
+    simulate.rollout makes for replays are skipped. Returns the Rollout with ``visited``.
+    """
+    from evosandbox.kernels.rollout import rollout_kernel
+    from evosandbox.simulate import Rollout, _policy_arrays
+    from evosandbox.worlds import compile_world, level_arguments
+
+    arrays = compile_world(world)
+    level_seeds = np.ascontiguousarray(level_seeds, dtype=np.uint64)
+    kind, color, w_in, b_h, w_rec, w_out, b_out = _policy_arrays(world, params)
+    shape = (w_in.shape[0], level_seeds.shape[0], world.lifetime.episodes)
+    steps_max = world.max_steps
+    entered_tile, entered_color = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    steps, returns = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
+    positions = np.empty(shape + (steps_max + 1, 2), np.int16)
+    headings = np.empty(shape + (steps_max + 1,), np.int8)
+    actions = np.empty(shape + (steps_max,), np.int8)
+    rewards = np.empty(shape + (steps_max,), np.float32)
+    hidden = np.empty(shape + (steps_max, b_h.shape[1]), np.float32)
+    grids = np.empty((shape[1], arrays.height, arrays.width, 2), np.uint8)
+    observation = world.observation
+    rollout_kernel(
+        arrays.height, arrays.width, *level_arguments(arrays),
+        world.max_steps, world.lifetime.episodes, world.lifetime.reset_state, np.float32(world.rewards.door),
+        np.float32(world.rewards.step_cost), arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length,
+        observation.type_radius, observation.color_radius, arrays.action_input_base, arrays.reward_index,
+        level_seeds, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
+        kind, color, w_in, b_h, w_rec, w_out, b_out,
+        entered_tile, entered_color, steps, returns,
+        True, grids, positions, headings, actions, rewards, hidden,
+    )
+    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed))
+    result.visited = visited_cells(positions, steps, arrays.width)
+    return result
 
 
 def proxy_color_ids(train_world):
@@ -140,6 +203,7 @@ class Evaluator:
         self.proxy_colors = proxy_color_ids(train_world)
         self.shaping = shaping
         self.timings = {"develop": 0.0, "rollout": 0.0}
+        self._developed = {}  # population size -> ControllerParams, reused by in-place develop
         self.agent_steps = 0
         self.threads = threads
         self._backend = None
@@ -183,7 +247,7 @@ class Evaluator:
                 self.genome_spec, self.train_world, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
         else:
             scores, develop_time, rollout_time, steps = score_batch(
-                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
+                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping, self._developed)
         self.timings["develop"] += develop_time
         self.timings["rollout"] += rollout_time
         self.agent_steps += steps
@@ -195,14 +259,30 @@ class Evaluator:
             self._backend.close()
 
 
-def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
-    """Develop and roll out one batch; return (Scores, develop s, rollout s, agent steps)."""
+_REUSED_SIZES = 8  # controller buffers kept per evaluator (training, elite and validation batches)
+
+
+def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None, buffers=None):
+    """Develop and roll out one batch; return (Scores, develop s, rollout s, agent steps).
+
+    ``buffers`` (population size -> ControllerParams) lets an encoding that develops in place
+    (the direct one) overwrite the controllers of an earlier batch instead of allocating.
+    """
     from evosandbox.simulate import rollout
 
     start = time.perf_counter()
-    params = encoding.develop(genomes)
+    if buffers is not None and getattr(encoding, "name", "") == "direct":
+        size = len(genomes)
+        if size not in buffers and len(buffers) >= _REUSED_SIZES:
+            buffers.clear()
+        params = buffers[size] = encoding.develop(genomes, out=buffers.get(size))
+    else:
+        params = encoding.develop(genomes)
     developed = time.perf_counter()
-    result = rollout(world, params, np.asarray(level_seeds, np.uint64), seed)
+    if shaping is not None and shaping.needs_trajectories:
+        result = rollout_with_visits(world, params, level_seeds, seed)
+    else:
+        result = rollout(world, params, np.asarray(level_seeds, np.uint64), seed)
     finished = time.perf_counter()
     scores = scores_from_rollout(result, proxy_colors, shaping)
     return scores, developed - start, finished - developed, int(result.steps.sum(dtype=np.int64))

@@ -34,6 +34,7 @@ from evosandbox import __version__
 from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.evaluate import Scores
+from evosandbox.kernels._jit import jit, prange
 from evosandbox.runfile.run_write import (
     GENOME_COMPRESSIONS,
     OPERATOR_COPY,
@@ -71,6 +72,33 @@ _STREAM_TEST = 7
 _STREAM_ELITE = 8
 _CMA_MAX_GENES = 3000  # the covariance matrix is genes x genes
 _DENSE_MUTATION_RATE = 0.25  # above this share of genes, draw one noise value per gene
+
+
+@jit(parallel=True)
+def vary_into(genomes, parents, copies, first, second, crossover_row, crossover_bits, bounds, gene_index, noise, dense):
+    """Fill a batch in place: copied parents first, then children (parent, crossover, mutations)."""
+    genome_length = genomes.shape[1]
+    for row in prange(genomes.shape[0]):
+        if row < copies:
+            genomes[row, :] = parents[row, :]
+            continue
+        child = row - copies
+        genomes[row, :] = parents[first[child], :]
+        bits_row = crossover_row[child]
+        if bits_row >= 0:
+            # Gene g comes from the second parent where bit 7 - g % 8 of byte g // 8 is set.
+            other = second[child]
+            for gene in range(genome_length):
+                if (crossover_bits[bits_row, gene >> 3] >> (7 - (gene & 7))) & 1:
+                    genomes[row, gene] = parents[other, gene]
+        start, stop = bounds[child], bounds[child + 1]
+        if dense.shape[0]:
+            if stop > start:
+                for gene in range(genome_length):
+                    genomes[row, gene] += dense[start, gene]
+        else:
+            for entry in range(start, stop):
+                genomes[row, gene_index[entry]] += noise[entry]
 
 
 class GenomeArray(np.ndarray):
@@ -269,8 +297,8 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         fitness_reader = root.table_reader("fitness")
         world_shaping = Shaping.of_world(train_world)
         shaping = Shaping(**{
-            name: fitness_reader.number(name, getattr(world_shaping, name), minimum=0.0 if name == "step_cost" else None)
-            for name in ("door", "other", "timeout", "step_cost")
+            name: fitness_reader.number(name, getattr(world_shaping, name), minimum=0.0 if name in ("step_cost", "exploration") else None)
+            for name in ("door", "other", "timeout", "step_cost", "exploration")
         })
         fitness_reader.finish()
     else:
@@ -550,13 +578,14 @@ class Algorithm:
         raise NotImplementedError
 
 
-def individuals(genomes, fitness, **columns):
-    """Wrap rows of a genome matrix as DEAP individuals (views, no copy) with fitness and attributes."""
+def individuals(genomes, fitness, rows=None, **columns):
+    """Wrap rows of a genome matrix (all, or those listed) as DEAP individuals: views with fitness and attributes."""
     count = fitness.shape[1]
     individual_class = getattr(creator, f"IndividualObjectives{count}")
     fitness_class = getattr(creator, f"FitnessObjectives{count}")
     wrapped = []
-    for index in range(len(genomes)):
+    for index in (range(len(genomes)) if rows is None else rows):
+        index = int(index)
         individual = genomes[index].view(individual_class)
         individual.fitness = fitness_class(tuple(float(v) for v in fitness[index]))
         individual.slot = index
@@ -599,26 +628,26 @@ class GeneticAlgorithm(Algorithm):
         second = np.full(children, -1, np.int64)
         if crossing.any():
             second[crossing] = [ind.slot for ind in self._select_parents(pool, int(crossing.sum()))]
-        # One preallocated batch: the copied front of the parents, then the children.
-        genomes = np.empty((size, self.genome_length), np.float32)
-        genomes[:copies] = state.genomes[:copies]
-        offspring = genomes[copies:]
-        np.take(state.genomes, first, axis=0, out=offspring)
+        # Draw everything first (numpy, fixed order), then build the batch in one pass of the
+        # variation kernel: each row is written by one thread, so any thread count gives the
+        # same bits, and the (P, G) matrix is written once, into a buffer reused across asks.
+        genomes = self._offspring_buffer(size)
         rows = np.flatnonzero(crossing)
         sigma = state.sigma[first]
+        crossover_bits = np.zeros((0, 0), np.uint8)
+        crossover_row = np.full(children, -1, np.int64)
         if len(rows):
             # Uniform crossover; the coin flips come packed eight to a random byte.
-            random_bytes = rng.integers(0, 256, (len(rows), (self.genome_length + 7) // 8), dtype=np.uint8)
-            take = np.unpackbits(random_bytes, axis=1, count=self.genome_length).view(bool)
-            block = offspring[rows]
-            np.copyto(block, state.genomes[second[rows]], where=take)
-            offspring[rows] = block
+            crossover_bits = rng.integers(0, 256, (len(rows), (self.genome_length + 7) // 8), dtype=np.uint8)
+            crossover_row[rows] = np.arange(len(rows))
             sigma[rows] = np.sqrt(sigma[rows] * state.sigma[second[rows]])
         mutating = rng.random(children) < self.parameters.mutation_probability
         if self.parameters.sigma_adaptation > 0:
             sigma = np.where(mutating, sigma * np.exp(self.parameters.sigma_adaptation * rng.standard_normal(children)), sigma)
             sigma = np.clip(sigma, self.parameters.sigma_min, self.parameters.sigma_max)
-        self._mutate(offspring, sigma, mutating, rng)
+        bounds, gene_index, noise, dense_noise = self._mutation_draws(sigma, mutating, rng)
+        vary_into(genomes, state.genomes, copies, first, second, crossover_row, crossover_bits,
+                  bounds, gene_index, noise, dense_noise)
         operator = np.where(crossing, np.where(mutating, OPERATOR_CROSSOVER_MUTATION, OPERATOR_CROSSOVER),
                             np.where(mutating, OPERATOR_MUTATION, OPERATOR_COPY)).astype(np.uint8)
         parent_2 = np.where(second >= 0, state.ids[np.maximum(second, 0)], -1).astype(np.int64)
@@ -644,22 +673,41 @@ class GeneticAlgorithm(Algorithm):
         """Choose ``count`` parents by tournament."""
         return tools.selTournament(pool, count, self.parameters.tournament_size)
 
-    def _mutate(self, genomes, sigma, mutating, rng):
-        """Add N(0, sigma) to a random subset of each mutating row's genes, in place."""
+    def _offspring_buffer(self, size):
+        """Return the (size, G) float32 batch buffer: allocated once, rewritten by every ask."""
+        # The offspring a GA returns stay valid until its next ask: the loop scores, records
+        # and selects them (selection copies the survivors out) before breeding again.
+        buffer = getattr(self, "_buffer", None)
+        if buffer is None or buffer.shape != (size, self.genome_length):
+            buffer = self._buffer = np.empty((size, self.genome_length), np.float32)
+        return buffer
+
+    def _mutation_draws(self, sigma, mutating, rng):
+        """Draw every mutating child's Gaussian changes: (bounds, gene_index, noise, dense)."""
+        # Sparse (rate <= _DENSE_MUTATION_RATE): child c adds noise[bounds[c]:bounds[c + 1]] to
+        # genes gene_index[bounds[c]:bounds[c + 1]], about rate x G genes drawn by index (never
+        # a (C, G) mask). Dense: mutating child c adds row bounds[c] of dense to every gene.
+        children = len(mutating)
         rows = np.flatnonzero(mutating)
+        bounds = np.zeros(children + 1, np.int64)
+        empty_dense = np.zeros((0, 0), np.float32)
         if not len(rows):
-            return
+            return bounds, np.zeros(0, np.int64), np.zeros(0, np.float32), empty_dense
         if self.mutation_rate > _DENSE_MUTATION_RATE:
-            noise = rng.standard_normal((len(rows), self.genome_length), dtype=np.float32)
+            dense = rng.standard_normal((len(rows), self.genome_length), dtype=np.float32)
             if self.mutation_rate < 1.0:
-                noise *= rng.random((len(rows), self.genome_length)) < self.mutation_rate
-            genomes[rows] += noise * sigma[rows, None].astype(np.float32)
-            return
-        counts = np.maximum(1, rng.binomial(self.genome_length, self.mutation_rate, len(rows)))
-        row_index = np.repeat(rows, counts)
+                dense *= rng.random((len(rows), self.genome_length)) < self.mutation_rate
+            dense *= sigma[rows, None].astype(np.float32)
+            bounds[rows + 1] = 1
+            np.cumsum(bounds, out=bounds)
+            return bounds, np.zeros(0, np.int64), np.zeros(0, np.float32), dense
+        counts = np.zeros(children, np.int64)
+        counts[rows] = np.maximum(1, rng.binomial(self.genome_length, self.mutation_rate, len(rows)))
+        np.cumsum(counts, out=bounds[1:])
+        row_index = np.repeat(np.arange(children), counts)
         gene_index = rng.integers(0, self.genome_length, len(row_index))
         noise = (rng.standard_normal(len(row_index)) * sigma[row_index]).astype(np.float32)
-        np.add.at(genomes, (row_index, gene_index), noise)
+        return bounds, gene_index, noise, empty_dense
 
     def _tell(self, state, offspring, ids, fitness):
         """Return the state after selection on the scored offspring (hook)."""
@@ -671,18 +719,21 @@ class GeneticAlgorithm(Algorithm):
             scorings[copied] += state.scorings[offspring.parent_slot[copied]]
         selection_fitness = fitness_sum / scorings[:, None]
         origins = np.where(offspring.origin >= 0, offspring.origin, ids)
-        pool = individuals(offspring.genomes, selection_fitness)
-        chosen, crowding = self._survivors(pool)
-        slots = np.array([ind.slot for ind in chosen], np.int64)
+        slots, crowding = self._survivors(offspring.genomes, selection_fitness)
         return PopulationState(
-            offspring.genomes[slots].copy(), selection_fitness[slots], fitness_sum[slots], scorings[slots],
+            np.take(offspring.genomes, slots, axis=0), selection_fitness[slots], fitness_sum[slots], scorings[slots],
             ids[slots], origins[slots], offspring.sigma[slots].copy(), crowding, state.generation + 1,
         )
 
-    def _survivors(self, pool):
-        """Keep the best mu (truncation; ties keep the earlier individual)."""
-        chosen = tools.selBest(pool, self.parameters.parents)
-        return chosen, np.zeros(len(chosen))
+    def _survivors(self, genomes, fitness):
+        """Keep the best mu (truncation; ties keep the earlier individual): (slots, crowding)."""
+        # DEAP's selBest order (a stable sort on the weighted values, lexicographic, best
+        # first) without wrapping every row as an individual.
+        weights = getattr(creator, f"FitnessObjectives{fitness.shape[1]}").weights
+        weighted = fitness * np.asarray(weights, np.float64)
+        order = np.lexsort([-weighted[:, column] for column in reversed(range(fitness.shape[1]))])
+        slots = order[:self.parameters.parents].astype(np.int64)
+        return slots, np.zeros(len(slots))
 
 
 class Nsga2(GeneticAlgorithm):
@@ -704,10 +755,11 @@ class Nsga2(GeneticAlgorithm):
             chosen.extend(tools.selTournamentDCD(pool, take)[:take])
         return chosen
 
-    def _survivors(self, pool):
-        """Keep mu individuals by NSGA-II (non-dominated sorting, then crowding)."""
-        chosen = tools.selNSGA2(pool, self.parameters.parents)
-        return chosen, np.array([ind.fitness.crowding_dist for ind in chosen], np.float64)
+    def _survivors(self, genomes, fitness):
+        """Keep mu individuals by NSGA-II (non-dominated sorting, then crowding): (slots, crowding)."""
+        chosen = tools.selNSGA2(individuals(genomes, fitness), self.parameters.parents)
+        return (np.array([ind.slot for ind in chosen], np.int64),
+                np.array([ind.fitness.crowding_dist for ind in chosen], np.float64))
 
 
 class CmaEs(Algorithm):
@@ -956,12 +1008,28 @@ def _header(config, problem, created):
     )
 
 
-def _base_fitness(individual):
-    """Return an individual's base objective (the first fitness value)."""
-    return individual.fitness.values[0]
+def hall_of_fame_entrants(hall_of_fame, fitness):
+    """Return the rows of ``fitness`` (N, F) that DEAP's HallOfFame.update could insert, in order.
+
+    update inserts a row only while the hall is not full or when the row's weighted fitness
+    beats the worst member's lexicographically (the worst only rises during an update), so the
+    other rows can be left out without changing the result.
+    """
+    rows = np.arange(len(fitness))
+    if len(hall_of_fame) < hall_of_fame.maxsize:
+        return rows
+    worst = hall_of_fame[-1].fitness
+    weighted = fitness * np.asarray(worst.weights, np.float64)
+    worst = worst.wvalues
+    greater = np.zeros(len(fitness), bool)
+    tied = np.ones(len(fitness), bool)
+    for column, value in enumerate(worst):
+        greater |= tied & (weighted[:, column] > value)
+        tied &= weighted[:, column] == value
+    return rows[greater]
 
 
-_STATISTICS = tools.Statistics(key=_base_fitness)
+_STATISTICS = tools.Statistics()  # over the base objective column
 for _name, _function in (("best", np.max), ("mean", np.mean), ("std", np.std)):
     _STATISTICS.register(_name, lambda values, function=_function: float(function(values)))
 
@@ -1079,8 +1147,9 @@ class _Loop:
         fitness = objective_matrix(config.objectives, scores, offspring.genomes)
         state.algorithm_state = self.algorithm.tell(state.algorithm_state, offspring, ids, fitness)
         origins = np.where(offspring.origin >= 0, offspring.origin, ids)
-        population = individuals(offspring.genomes, fitness, id=ids, origin=origins)
-        state.hall_of_fame.update(population)
+        # Only the individuals that beat the hall of fame's worst can enter it: wrap just those.
+        entrants = hall_of_fame_entrants(state.hall_of_fame, fitness)
+        state.hall_of_fame.update(individuals(offspring.genomes, fitness, rows=entrants, id=ids, origin=origins))
         self._lap("select", mark)
 
         mark = time.perf_counter()
@@ -1096,7 +1165,7 @@ class _Loop:
         elapsed_generation = time.perf_counter() - started
         evaluations_per_s = size / max(elapsed_generation, 1e-9)
         state.elapsed += elapsed_generation
-        summary = _STATISTICS.compile(population)
+        summary = _STATISTICS.compile(fitness[:, 0])
         state.logbook.record(generation=generation, evaluations=size, validation_door_rate=float(champion_scores[1]),
                              champion=int(champion_id), **summary)
 

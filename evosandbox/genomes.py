@@ -443,6 +443,30 @@ class DirectEncoding(Encoding):
         ]
         return np.concatenate(parts)
 
+    def develop(self, genomes, out=None):
+        """Develop genomes (P, G) into ControllerParams, overwriting ``out`` when it has P rows."""
+        genomes = np.asarray(genomes)
+        if genomes.ndim == 1:
+            genomes = genomes[None, :]
+        if genomes.ndim != 2 or genomes.shape[1] != self.genome_length:
+            raise ValueError(f"{self.name} genomes must have shape (P, {self.genome_length}), got {genomes.shape}")
+        genomes = np.ascontiguousarray(genomes, dtype=FLOAT_DTYPE)
+        population = genomes.shape[0]
+        if out is None or out.population_size != population or out.shape != self.controller_shape:
+            # Every weight and bias is written below, so the arrays need no zeroing.
+            shape = self.controller_shape
+            recurrent = shape.hidden if shape.recurrent else 0
+            out = ControllerParams(
+                np.empty((population, shape.inputs, shape.hidden), FLOAT_DTYPE),
+                np.empty((population, shape.hidden), FLOAT_DTYPE),
+                np.empty((population, recurrent, recurrent), FLOAT_DTYPE),
+                np.empty((population, shape.hidden, shape.outputs), FLOAT_DTYPE),
+                np.empty((population, shape.outputs), FLOAT_DTYPE),
+            )
+        if population:
+            self._develop(genomes, out)
+        return out
+
     def _develop(self, genomes, params):
         kernels.develop_direct(genomes, self.gene_scales, *_kernel_outputs(params))
 

@@ -322,3 +322,107 @@ def test_every_shipped_config_loads_and_its_rendering_loads_back_the_same(path, 
     rendered.write_text(evolution.render_config(config))
     again = evolution.load_experiment(rendered)
     assert dataclasses.replace(again, path=config.path) == config
+
+
+def test_ga_batch_is_copies_then_children_built_from_their_parents_without_aliasing():
+    parameters = evolution.AlgorithmConfig(population_size=40, parents=8, elite=3, tournament_size=2,
+                                           crossover_probability=0.5, mutation_probability=0.7,
+                                           mutation_sigma=0.5, mutation_rate=0.01)
+    length = 3001
+    algorithm = evolution.GeneticAlgorithm(parameters, length, lambda n, rng: rng.standard_normal((n, length), dtype=np.float32), 1)
+    random.seed(5)
+    state = algorithm.init(np.random.default_rng(0))
+    for breeding in range(2):
+        first_batch = algorithm.ask(state, np.random.default_rng([1, breeding]))
+        state = algorithm.tell(state, first_batch, np.arange(40) + 40 * breeding, np.random.default_rng([2, breeding]).random((40, 1)))
+        assert not np.shares_memory(state.genomes, first_batch.genomes)
+    parents = state.genomes.copy()
+    batch = algorithm.ask(state, np.random.default_rng(3))
+    assert batch.genomes is first_batch.genomes  # the buffer is reused, the survivors were copied out
+    assert np.array_equal(state.genomes, parents)
+    slot = {int(i): s for s, i in enumerate(state.ids)}
+    assert np.array_equal(batch.genomes[:3], parents[:3]) and (batch.operator[:3] == OPERATOR_COPY).all()
+    for row in range(3, 40):
+        first = parents[slot[int(batch.parent_1[row])]]
+        from_either = batch.genomes[row] == first
+        if batch.parent_2[row] >= 0:
+            from_either |= batch.genomes[row] == parents[slot[int(batch.parent_2[row])]]
+        changed = np.count_nonzero(~from_either)
+        if batch.operator[row] == OPERATOR_COPY:
+            assert changed == 0 and np.array_equal(batch.genomes[row], first)
+        elif batch.operator[row] in (OPERATOR_MUTATION, OPERATOR_CROSSOVER_MUTATION):
+            assert 0 < changed <= 100  # about 30 of 3,001 genes at rate 0.01
+
+
+def test_direct_develop_overwrites_a_given_buffer_with_the_same_controllers():
+    from evosandbox.config import load_world
+    from evosandbox.genomes import load_genome_preset, make_encoding
+
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct.toml")),
+                             load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml")))
+    genomes = encoding.initial_genomes(5, np.random.default_rng(0))
+    buffer = encoding.develop(encoding.initial_genomes(5, np.random.default_rng(1)))
+    developed = encoding.develop(genomes, out=buffer)
+    fresh = encoding.develop(genomes)
+    assert developed is buffer
+    for name in ("input_weights", "hidden_bias", "recurrent_weights", "output_weights", "output_bias"):
+        assert np.array_equal(getattr(developed, name), getattr(fresh, name)), name
+    assert encoding.develop(genomes[:2], out=buffer) is not buffer  # another size: a new batch
+
+
+def test_exploration_bonus_adds_distinct_visited_cells_and_leaves_outcomes_alone():
+    from evosandbox.config import load_world
+    from evosandbox.evaluate import Shaping, rollout_with_visits, score_batch
+    from evosandbox.genomes import load_genome_preset, make_encoding
+    from evosandbox.simulate import rollout
+
+    world = load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml"))
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct.toml")), world)
+    genomes = encoding.initial_genomes(6, np.random.default_rng(0))
+    seeds = np.arange(5, dtype=np.uint64)
+    recorded = rollout(world, encoding.develop(genomes), seeds, 3, record=True)
+    expected = np.array([[[len({tuple(cell) for cell in recorded.positions[p, l, k, :recorded.steps[p, l, k] + 1]})
+                           for k in range(recorded.steps.shape[2])] for l in range(5)] for p in range(6)])
+    visits = rollout_with_visits(world, encoding.develop(genomes), seeds, 3)
+    assert np.array_equal(visits.visited, expected) and np.array_equal(visits.entered_tile, recorded.entered_tile)
+    plain = Shaping(door=1.0, other=-0.8, timeout=0.0, step_cost=0.01)
+    shaped = dataclasses.replace(plain, exploration=0.005)
+    base, *_ = score_batch(encoding, world, genomes, seeds, 3, (1,), plain)
+    bonus, *_ = score_batch(encoding, world, genomes, seeds, 3, (1,), shaped)
+    assert np.allclose(bonus.fitness - base.fitness, 0.005 * (expected - 1).reshape(6, -1).mean(axis=1))
+    assert np.array_equal(bonus.door, base.door) and np.array_equal(bonus.timeout, base.timeout)
+
+
+def test_exploration_must_not_be_negative(tmp_path):
+    text = open(SMOKE).read().replace("[validation]", "[fitness]\nexploration = -0.1\n\n[validation]")
+    path = tmp_path / "smoke.toml"
+    path.write_text(text.replace('"../', f'"{ROOT}/'))
+    with pytest.raises(ConfigError, match="fitness.exploration"):
+        evolution.load_experiment(path)
+
+
+def test_hall_of_fame_fed_only_its_possible_entrants_ends_the_same():
+    from deap import tools
+
+    rng = np.random.default_rng(4)
+    genomes = rng.standard_normal((60, 5)).astype(np.float32)
+    full, filtered = (tools.HallOfFame(6, similar=np.array_equal) for _ in range(2))
+    for generation in range(5):
+        fitness = np.round(rng.standard_normal((60, 2)), 1)  # ties in the first column
+        fitness[:5] = fitness[5:10]  # and whole duplicates
+        ids = np.arange(60) + 60 * generation
+        full.update(evolution.individuals(genomes + generation, fitness, id=ids, origin=ids))
+        rows = evolution.hall_of_fame_entrants(filtered, fitness)
+        assert len(filtered) < 6 or len(rows) < 60
+        filtered.update(evolution.individuals(genomes + generation, fitness, rows=rows, id=ids, origin=ids))
+        assert [m.id for m in full] == [m.id for m in filtered]
+
+
+def test_deflated_genomes_built_on_all_cores_read_back_like_uncompressed_ones(tmp_path):
+    config = evolution.load_experiment(SMOKE, generations=3)
+    for compression in ("none", "gzip"):
+        evolution.evolve(dataclasses.replace(config, genome_compression=compression), tmp_path / compression, progress=False)
+    with h5py.File(tmp_path / "none" / "run.h5", "r") as plain, h5py.File(tmp_path / "gzip" / "run.h5", "r") as packed:
+        assert packed["genomes"].compression == "gzip" and packed["genomes"].shuffle
+        assert packed["genomes"].shape == plain["genomes"].shape == (48, plain["genomes"].shape[1])
+        assert np.array_equal(packed["genomes"][()], plain["genomes"][()])
