@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/evosandbox replay $(DEMO_DIR)/run --world worlds/red-doors-test.toml --episodes 8 --out replays/demo-champion.h5 --force
 	$(BIN)/evosandbox view replays/demo-champion.h5 --contact-sheet --export $(DEMO_DIR)/champion.png --force
 	$(BIN)/evosandbox view replays/demo-champion.h5 --export $(DEMO_DIR)/champion.gif --force
-	$(BIN)/evosandbox lineage $(DEMO_DIR)/run --csv $(DEMO_DIR)/phylogeny.csv --plot $(DEMO_DIR)/lineage.png --force
+	$(BIN)/evosandbox lineage $(DEMO_DIR)/run --reevaluate --world worlds/red-doors-test.toml --episodes 200 --csv $(DEMO_DIR)/phylogeny.csv --plot $(DEMO_DIR)/lineage.png --force
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -34,7 +34,7 @@ from evosandbox import __version__
 from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.evaluate import Scores
-from evosandbox.kernels._jit import jit, prange
+from evosandbox.kernels.variation import vary_into
 from evosandbox.runfile.run_write import (
     GENOME_COMPRESSIONS,
     OPERATOR_COPY,
@@ -72,33 +72,6 @@ _STREAM_TEST = 7
 _STREAM_ELITE = 8
 _CMA_MAX_GENES = 3000  # the covariance matrix is genes x genes
 _DENSE_MUTATION_RATE = 0.25  # above this share of genes, draw one noise value per gene
-
-
-@jit(parallel=True)
-def vary_into(genomes, parents, copies, first, second, crossover_row, crossover_bits, bounds, gene_index, noise, dense):
-    """Fill a batch in place: copied parents first, then children (parent, crossover, mutations)."""
-    genome_length = genomes.shape[1]
-    for row in prange(genomes.shape[0]):
-        if row < copies:
-            genomes[row, :] = parents[row, :]
-            continue
-        child = row - copies
-        genomes[row, :] = parents[first[child], :]
-        bits_row = crossover_row[child]
-        if bits_row >= 0:
-            # Gene g comes from the second parent where bit 7 - g % 8 of byte g // 8 is set.
-            other = second[child]
-            for gene in range(genome_length):
-                if (crossover_bits[bits_row, gene >> 3] >> (7 - (gene & 7))) & 1:
-                    genomes[row, gene] = parents[other, gene]
-        start, stop = bounds[child], bounds[child + 1]
-        if dense.shape[0]:
-            if stop > start:
-                for gene in range(genome_length):
-                    genomes[row, gene] += dense[start, gene]
-        else:
-            for entry in range(start, stop):
-                genomes[row, gene_index[entry]] += noise[entry]
 
 
 class GenomeArray(np.ndarray):
@@ -648,9 +621,23 @@ class GeneticAlgorithm(Algorithm):
         bounds, gene_index, noise, dense_noise = self._mutation_draws(sigma, mutating, rng)
         vary_into(genomes, state.genomes, copies, first, second, crossover_row, crossover_bits,
                   bounds, gene_index, noise, dense_noise)
+        if len(rows):
+            # Record the parent a crossover child shares more genes with as parent_1 (its line
+            # parent), so lineage analysis never has to compare genomes to trace descent.
+            # Only genes where the parents differ tell them apart.
+            taken = np.unpackbits(crossover_bits, axis=1)[:, : self.genome_length].astype(bool)
+            differ = state.genomes[first[rows]] != state.genomes[second[rows]]
+            from_second = np.count_nonzero(taken & differ, axis=1)
+            from_first = np.count_nonzero(~taken & differ, axis=1)
+            swap = rows[from_second > from_first]
+            first_ids = state.ids[first].copy()
+            first_ids[swap], second_ids = state.ids[second[swap]], state.ids[first[swap]]
         operator = np.where(crossing, np.where(mutating, OPERATOR_CROSSOVER_MUTATION, OPERATOR_CROSSOVER),
                             np.where(mutating, OPERATOR_MUTATION, OPERATOR_COPY)).astype(np.uint8)
         parent_2 = np.where(second >= 0, state.ids[np.maximum(second, 0)], -1).astype(np.int64)
+        parent_1 = state.ids[first]
+        if len(rows):
+            parent_1, parent_2[swap] = first_ids, second_ids
         # A child that is neither crossed nor mutated is an exact copy of its parent.
         origin = np.where(operator == OPERATOR_COPY, state.origins[first], -1).astype(np.int64)
         slot = np.full(children, -1, np.int64)
@@ -658,12 +645,13 @@ class GeneticAlgorithm(Algorithm):
             # The state is ranked best first (selBest / selNSGA2 order): copy the front.
             copied = np.arange(copies)
             first = np.concatenate([copied, first])
+            parent_1 = np.concatenate([state.ids[copied], parent_1])
             parent_2 = np.concatenate([np.full(copies, -1, np.int64), parent_2])
             operator = np.concatenate([np.full(copies, OPERATOR_COPY, np.uint8), operator])
             origin = np.concatenate([state.origins[:copies], origin])
             sigma = np.concatenate([state.sigma[:copies], sigma])
             slot = np.concatenate([copied, slot])
-        return Offspring(genomes, state.ids[first], parent_2, operator, origin, sigma, slot)
+        return Offspring(genomes, parent_1, parent_2, operator, origin, sigma, slot)
 
     def _parent_pool(self, state):
         """Wrap the parents as DEAP individuals ranked by their selection fitness."""

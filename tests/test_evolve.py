@@ -426,3 +426,23 @@ def test_deflated_genomes_built_on_all_cores_read_back_like_uncompressed_ones(tm
         assert packed["genomes"].compression == "gzip" and packed["genomes"].shuffle
         assert packed["genomes"].shape == plain["genomes"].shape == (48, plain["genomes"].shape[1])
         assert np.array_equal(packed["genomes"][()], plain["genomes"][()])
+
+
+def test_crossover_children_record_the_closer_parent_first(tmp_path):
+    """parent_1 of a two-parent child is the parent it shares more genes with (its line parent)."""
+    from evosandbox.runfile.run_read import RunReader
+
+    config = sphere_config(crossover_probability=0.9, mutation_probability=0.5)
+    evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
+    with RunReader(tmp_path / "run") as reader:
+        assert reader.parent_1_is_line_parent
+        columns = reader.columns(("parent_1", "parent_2", "operator"))
+        # Crossover without mutation: every gene is inherited, so equality counts inheritance.
+        two = np.flatnonzero((columns["parent_2"] >= 0) & (columns["operator"] == 2))
+        assert len(two) > 20
+        child = reader.genomes(two)
+        first, second = reader.genomes(columns["parent_1"][two]), reader.genomes(columns["parent_2"][two])
+    shared_first = np.count_nonzero(child == first, axis=1)
+    shared_second = np.count_nonzero(child == second, axis=1)
+    assert (shared_first >= shared_second).all()
+    assert (shared_first > shared_second).mean() > 0.5  # not a tie by construction

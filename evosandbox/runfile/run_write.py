@@ -306,6 +306,8 @@ def _create_file(path, header):
         handle.attrs["created"] = header.created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         handle.attrs["seed"] = np.int64(header.seed)
         handle.attrs["population_size"] = np.int64(population)
+        # For a child of two parents, parent_1 is the one it shares more genes with.
+        handle.attrs["parent_1_is_line_parent"] = True
         for name, value in header.attributes.items():
             handle.attrs[name] = value
         handle.create_dataset("config", data=header.config_text, dtype=_STRING)
