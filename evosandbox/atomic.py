@@ -2,35 +2,44 @@
 
 import contextlib
 import os
-import tempfile
 
 
-def _umask():
-    """Return the process umask without changing it for longer than a call."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def fsync_directory(directory):
+    """Fsync a directory so a rename in it survives a power cut (where the platform allows)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
 def atomic_output(path):
-    """Yield a temporary path beside ``path``; on success make it durable and rename it into place.
+    """Yield ``path + ".tmp"``; on success make it durable and rename it over ``path``.
 
-    Whatever the writer is (h5py, matplotlib, Pillow, open()), a reader sees either the old
-    file or the complete new one, and an error or a crash leaves the old file untouched. The
-    new file gets the permissions a plain ``open`` would give it.
+    Whatever the writer is (h5py, pickle, matplotlib, Pillow, open()), a reader sees either
+    the old file or the complete new one, and an error leaves the old file untouched. The
+    temporary name is fixed, so a write cut off by a crash (a killed run's checkpoint) is
+    replaced by the next write instead of leaving litter; the writer creates the file, so it
+    gets ordinary permissions.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(descriptor)
+    temporary = path + ".tmp"
+    if os.path.exists(temporary):
+        os.remove(temporary)
     try:
         yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
+        fsync_directory(folder)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

@@ -31,6 +31,7 @@ import numpy as np
 from deap import base, cma, creator, tools
 
 from evosandbox import __version__
+from evosandbox.atomic import atomic_output
 from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.evaluate import Scores
@@ -1320,19 +1321,10 @@ def write_checkpoint(path, state):
     belongs to an individual already committed to the run file, so the checkpoint keeps ids
     and ``restore_genomes`` reads the rows back. A direct-encoding checkpoint stays a few kB.
     """
-    temporary = path + ".tmp"
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "software_version": __version__,
                "state": _without_genomes(state), "numpy_random_state": np.random.get_state()}
-    with open(temporary, "wb") as handle:
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
         pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _without_genomes(state):

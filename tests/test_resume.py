@@ -64,7 +64,7 @@ def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(tmp_
     assert killed >= 2, "the run finished before it could be killed"
     assert f"finished after {GENERATIONS} generations" in err
     assert_same_run(reference / "run.h5", run_dir / "run.h5")
-    assert not os.path.exists(run_dir / "run.h5.salvage")
+    assert not os.path.exists(run_dir / "run.h5.tmp")
     assert not os.path.exists(run_dir / "checkpoint.pkl.tmp")
 
 

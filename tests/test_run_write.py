@@ -220,7 +220,7 @@ def test_salvage_after_sigkill_cuts_back_and_appends_on(tmp_path):
             for name in want[group]:
                 np.testing.assert_array_equal(got[group][name][()], want[group][name][()], err_msg=name)
         np.testing.assert_array_equal(got["genomes"][()], want["genomes"][()])
-    assert not os.path.exists(str(path) + ".salvage")
+    assert not os.path.exists(str(path) + ".tmp")
 
 
 def test_salvage_refuses_a_file_shorter_than_the_checkpoint(tmp_path):

@@ -77,8 +77,6 @@ def write_genome(path, genome, genome_spec, train_world=None, run=None, id=None,
         expected = make_encoding(genome_spec, train_world).genome_length
         if expected != len(genome):
             raise ValueError(f"genome has {len(genome)} genes, preset {genome_spec.name} on {train_world.name} needs {expected}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     with atomic_output(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as handle:
         handle.attrs["format"] = GENOME_FORMAT
         handle.attrs["schema_version"] = GENOME_SCHEMA_VERSION

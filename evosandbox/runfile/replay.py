@@ -119,8 +119,6 @@ def write_replay(path, result, world_spec, *, source, policy, genome=None, genom
         raise ValueError("a network replay needs its genome and genome preset text")
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} already exists (use --force to replace it)", field="--out")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     arrays = {
         "level_seeds": result.level_seeds, "grids": result.grids,
         **{name: getattr(result, name)[individual] for name in EPISODE_DATASETS if name not in ("level_seeds", "grids")},

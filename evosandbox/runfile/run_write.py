@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from evosandbox import __version__
+from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
 
@@ -158,24 +159,20 @@ class RunWriter:
             A RunWriter positioned after the kept generations.
         """
         path = os.fspath(path)
-        temporary = path + ".salvage"
-        with open_for_reading(path, RUN_FORMAT, swmr=True) as source:
-            check_schema(source, path, {RUN_SCHEMA_VERSION})
-            done = int(source["generations/done"][0])
-            if done < generations:
-                raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
-            header = read_header(source)
-            if config_text is not None:
-                header.config_text = config_text
-            handle = _create_file(temporary, header)
-            try:
-                _copy_prefix(source, handle, generations)
-            except BaseException:
-                handle.close()
-                os.unlink(temporary)
-                raise
-        handle.close()
-        _replace(temporary, path)
+        with atomic_output(path) as temporary:
+            with open_for_reading(path, RUN_FORMAT, swmr=True) as source:
+                check_schema(source, path, {RUN_SCHEMA_VERSION})
+                done = int(source["generations/done"][0])
+                if done < generations:
+                    raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
+                header = read_header(source)
+                if config_text is not None:
+                    header.config_text = config_text
+                handle = _create_file(temporary, header)
+                try:
+                    _copy_prefix(source, handle, generations)
+                finally:
+                    handle.close()
         handle = h5py.File(path, "a", libver=LIBVER)
         handle.swmr_mode = True
         return cls(handle, path)
@@ -413,28 +410,6 @@ def _copy_rows(source, target, rows, block_bytes=64 << 20):
     for start in range(0, rows, step):
         stop = min(rows, start + step)
         target[start:stop] = source[start:stop]
-
-
-def _replace(temporary, path):
-    """Fsync ``temporary`` and move it over ``path`` atomically."""
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_directory(os.path.dirname(os.path.abspath(path)))
-
-
-def _fsync_directory(directory):
-    """Fsync a directory so a rename in it survives a power cut."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _read_text(handle, name):
