@@ -148,7 +148,6 @@ def _hold_final_state(positions, headings, hidden, steps):
     """Repeat each episode's final position, heading and hidden state after it ended."""
     total = positions.shape[3] - 1
     t = np.arange(total + 1)
-    after = t[None, None, None, :] > steps[..., None]
     index = np.minimum(t[None, None, None, :], steps[..., None])
     positions[:] = np.take_along_axis(positions, index[..., None].repeat(2, axis=-1), axis=3)
     headings[:] = np.take_along_axis(headings, index, axis=3)
@@ -156,4 +155,3 @@ def _hold_final_state(positions, headings, hidden, steps):
         last = np.maximum(steps - 1, 0)
         step_index = np.minimum(np.arange(total)[None, None, None, :], last[..., None])
         hidden[:] = np.take_along_axis(hidden, step_index[..., None].repeat(hidden.shape[-1], axis=-1), axis=3)
-    del after

@@ -12,6 +12,7 @@ from evosandbox.constants import (
     COLOR_GREY,
     COLOR_IDS,
     GENERATOR_NAMES,
+    HEADING_DELTA,
     NUM_TILES,
     OBSERVATION_CHANNELS,
     TILE_DOOR,
@@ -76,14 +77,13 @@ def view_tables(view_size):
     radius = np.zeros(cells, dtype=np.int64)
     los = np.zeros((cells, view_size), dtype=np.int64)
     los_length = np.zeros(cells, dtype=np.int64)
-    deltas = np.array([[0, 1], [1, 0], [0, -1], [-1, 0]])
     for i in range(view_size):
         for j in range(view_size):
             v = i * view_size + j
             forward, lateral = agent_i - i, j - half
             radius[v] = max(forward, abs(lateral))
             for heading in range(4):
-                ahead, right = deltas[heading], deltas[(heading + 1) % 4]
+                ahead, right = HEADING_DELTA[heading], HEADING_DELTA[(heading + 1) % 4]
                 offsets[heading, v] = forward * ahead + lateral * right
             between = _line_between(agent_i, agent_j, i, j)
             los_length[v] = len(between)

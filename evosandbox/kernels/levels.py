@@ -13,6 +13,7 @@ from evosandbox.constants import (
     GENERATOR_MAZE,
     GENERATOR_OPEN,
     GENERATOR_ROOMS,
+    HEADING_DELTA,
     TILE_DOOR,
     TILE_EMPTY,
     TILE_WALL,
@@ -20,8 +21,6 @@ from evosandbox.constants import (
 from evosandbox.kernels._jit import jit
 from evosandbox.kernels.rng import derive_seed, new_state, next_below, next_unit
 
-_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
-_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
 UNREACHABLE = np.int32(1 << 30)
 MAX_ATTEMPTS = 1000
 
@@ -98,7 +97,7 @@ def _layout_maze(grid, state):
         cr, cc = cell // cells_c, cell % cells_c
         count = 0
         for d in range(4):
-            nr, nc = cr + _DROW[d], cc + _DCOL[d]
+            nr, nc = cr + HEADING_DELTA[d, 0], cc + HEADING_DELTA[d, 1]
             if 0 <= nr < cells_r and 0 <= nc < cells_c and not visited[nr, nc]:
                 options[count] = d
                 count += 1
@@ -106,9 +105,9 @@ def _layout_maze(grid, state):
             top -= 1
             continue
         d = options[next_below(state, count)]
-        nr, nc = cr + _DROW[d], cc + _DCOL[d]
+        nr, nc = cr + HEADING_DELTA[d, 0], cc + HEADING_DELTA[d, 1]
         visited[nr, nc] = True
-        for (r, c) in ((2 * cr + 1 + _DROW[d], 2 * cc + 1 + _DCOL[d]), (2 * nr + 1, 2 * nc + 1)):
+        for (r, c) in ((2 * cr + 1 + HEADING_DELTA[d, 0], 2 * cc + 1 + HEADING_DELTA[d, 1]), (2 * nr + 1, 2 * nc + 1)):
             grid[r, c, 0] = TILE_EMPTY
             grid[r, c, 1] = 0
         stack[top] = nr * cells_c + nc
@@ -168,7 +167,7 @@ def door_reachable(grid, row, col):
         head += 1
         r, c = cell // width, cell % width
         for d in range(4):
-            nr, nc = r + _DROW[d], c + _DCOL[d]
+            nr, nc = r + HEADING_DELTA[d, 0], c + HEADING_DELTA[d, 1]
             if nr < 0 or nc < 0 or nr >= height or nc >= width or seen[nr, nc]:
                 continue
             tile = grid[nr, nc, 0]
@@ -270,7 +269,7 @@ def action_distances_kernel(grid, target, out):
             if grid[r, c, 0] != TILE_EMPTY:
                 continue
             for h in range(4):
-                nr, nc = r + _DROW[h], c + _DCOL[h]
+                nr, nc = r + HEADING_DELTA[h, 0], c + HEADING_DELTA[h, 1]
                 if 0 <= nr < height and 0 <= nc < width and target[nr, nc]:
                     out[r, c, h] = 1
                     queue[tail] = (r * width + c) * 4 + h
@@ -289,7 +288,7 @@ def action_distances_kernel(grid, target, out):
                 out[r, c, ph] = d
                 queue[tail] = (r * width + c) * 4 + ph
                 tail += 1
-        pr, pc = r - _DROW[h], c - _DCOL[h]
+        pr, pc = r - HEADING_DELTA[h, 0], c - HEADING_DELTA[h, 1]
         if 0 <= pr < height and 0 <= pc < width and grid[pr, pc, 0] == TILE_EMPTY:
             if out[pr, pc, h] > d:
                 out[pr, pc, h] = d

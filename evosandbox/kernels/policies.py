@@ -6,6 +6,7 @@ from evosandbox.constants import (
     ACTION_FORWARD,
     ACTION_LEFT,
     ACTION_RIGHT,
+    HEADING_DELTA,
     TILE_DOOR,
     TILE_EMPTY,
     TILE_KEY,
@@ -14,8 +15,6 @@ from evosandbox.kernels._jit import jit
 from evosandbox.kernels.levels import UNREACHABLE
 from evosandbox.kernels.rng import next_below
 
-_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
-_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
 
 
 _CLAMP = np.float32(4.97)
@@ -106,7 +105,7 @@ def seek_action(grid, distances, row, col, heading, state):
         return ACTION_FORWARD
     best_action = ACTION_FORWARD
     best = UNREACHABLE
-    nr, nc = row + _DROW[heading], col + _DCOL[heading]
+    nr, nc = row + HEADING_DELTA[heading, 0], col + HEADING_DELTA[heading, 1]
     if grid[nr, nc, 0] == TILE_EMPTY:
         best = distances[nr, nc, heading]
     left = distances[row, col, (heading + 3) % 4]

@@ -6,6 +6,7 @@ from evosandbox.constants import (
     ACTION_FORWARD,
     ACTION_LEFT,
     ACTION_RIGHT,
+    HEADING_DELTA,
     POLICY_COLOR_SEEKER,
     POLICY_DOOR_SEEKER,
     POLICY_NETWORK,
@@ -20,8 +21,6 @@ from evosandbox.kernels.observe import observe
 from evosandbox.kernels.policies import network_step, seek_action, target_mask
 from evosandbox.kernels.rng import derive_seed, new_state, next_below
 
-_DROW = np.array([0, 1, 0, -1], dtype=np.int64)
-_DCOL = np.array([1, 0, -1, 0], dtype=np.int64)
 
 
 @jit(parallel=True)
@@ -108,7 +107,7 @@ def rollout_kernel(
                 elif action == ACTION_RIGHT:
                     heading = (heading + 1) % 4
                 elif action == ACTION_FORWARD:
-                    nr, nc = row + _DROW[heading], col + _DCOL[heading]
+                    nr, nc = row + HEADING_DELTA[heading, 0], col + HEADING_DELTA[heading, 1]
                     tile = grid[nr, nc, 0]
                     if tile == TILE_EMPTY:
                         row, col = nr, nc
