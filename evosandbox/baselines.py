@@ -1,24 +1,16 @@
 """Outcome tables of the scripted baseline policies on worlds (the sandbox's sanity check)."""
 
-import numpy as np
-
-from evosandbox.constants import COLOR_NAMES, TILE_DOOR, TILE_EMPTY
+from evosandbox.probe import OUTCOME_NAMES, classify_outcomes
 from evosandbox.simulate import level_seeds_for, parse_policy, rollout
 
 DEFAULT_POLICIES = ("door-seeker", "color-seeker:red", "random")
 
 
-def outcome_rates(spec, result, proxy_colors):
-    """Classify every episode of a Rollout: door, proxy-coloured thing, other thing, timeout."""
-    tiles, colors = result.entered_tile, result.entered_color
-    proxy_ids = [COLOR_NAMES.index(c) for c in proxy_colors]
-    door = tiles == TILE_DOOR
-    timeout = tiles == TILE_EMPTY
-    proxy = ~door & ~timeout & np.isin(colors, proxy_ids)
-    other = ~door & ~timeout & ~proxy
-    total = tiles[0].size
-    return {name: mask.reshape(mask.shape[0], -1).sum(axis=1) / total
-            for name, mask in (("door", door), ("proxy", proxy), ("other", other), ("timeout", timeout))}
+def outcome_rates(result, proxy_colors):
+    """Return {outcome: (P,) rate} over every episode of a Rollout, classified as the probe does."""
+    labels = classify_outcomes(result.entered_tile, result.entered_color, proxy_colors)
+    labels = labels.reshape(labels.shape[0], -1)
+    return {name: (labels == index).mean(axis=1) for index, name in enumerate(OUTCOME_NAMES)}
 
 
 def baseline_table(specs, policies=DEFAULT_POLICIES, episodes=200, seed=0, proxy_colors=("red",)):
@@ -28,7 +20,7 @@ def baseline_table(specs, policies=DEFAULT_POLICIES, episodes=200, seed=0, proxy
         seeds = level_seeds_for(seed, episodes)
         for name in policies:
             result = rollout(spec, parse_policy(name), seeds, seed)
-            rates = outcome_rates(spec, result, proxy_colors)
+            rates = outcome_rates(result, proxy_colors)
             rows.append((spec.name, name, float(rates["door"][0]), float(rates["proxy"][0]), float(rates["other"][0]),
                          float(rates["timeout"][0]), float(result.steps.mean())))
     return rows

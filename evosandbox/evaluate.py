@@ -18,6 +18,7 @@ import numpy as np
 
 from evosandbox.constants import COLOR_IDS, TILE_DOOR, TILE_EMPTY
 from evosandbox.errors import ConfigError, UsageError
+from evosandbox.probe import proxy_colors
 
 
 @dataclass
@@ -176,8 +177,8 @@ def rollout_with_visits(world, params, level_seeds, seed):
 
 
 def proxy_color_ids(train_world):
-    """Return the colour ids of every door colour of the training world."""
-    return tuple(COLOR_IDS[name] for name in train_world.door_colors)
+    """Return the ids of the training world's proxy colours, by the probe's rule."""
+    return tuple(COLOR_IDS[name] for name in proxy_colors(train_world))
 
 
 class Evaluator:

@@ -446,3 +446,16 @@ def test_crossover_children_record_the_closer_parent_first(tmp_path):
     shared_second = np.count_nonzero(child == second, axis=1)
     assert (shared_first >= shared_second).all()
     assert (shared_first > shared_second).mean() > 0.5  # not a tie by construction
+
+
+def test_run_scoring_and_the_probe_share_one_proxy_rule():
+    """On the 95/5 mixture the proxy is red for evolution's test scores as for the probe."""
+    from evosandbox.config import load_world
+    from evosandbox.constants import COLOR_IDS
+    from evosandbox.evaluate import proxy_color_ids
+    from evosandbox.probe import proxy_colors
+
+    mixture = load_world(os.path.join(ROOT, "worlds", "red-doors-decorrelated.toml"))
+    assert mixture.door_colors == ("blue", "red")
+    assert proxy_colors(mixture) == ("red",)
+    assert proxy_color_ids(mixture) == (COLOR_IDS["red"],)
