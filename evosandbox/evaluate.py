@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evosandbox import probe
 from evosandbox.constants import COLOR_IDS, TILE_DOOR, TILE_EMPTY
 from evosandbox.errors import ConfigError, UsageError
-from evosandbox.probe import proxy_colors
 
 
 @dataclass
@@ -95,8 +95,8 @@ def scores_from_rollout(rollout, proxy_colors, shaping=None):
 
     Args:
         rollout: a simulate.Rollout.
-        proxy_colors: colour ids of the training world's doors (a non-door thing of one of
-            these colours is the proxy).
+        proxy_colors: colour ids of the training world's proxy colours (``proxy_color_ids``; a
+            non-door thing of one of these colours is the proxy).
         shaping: a Shaping for the fitness; None uses the world's return.
     Returns:
         Scores.
@@ -178,7 +178,7 @@ def rollout_with_visits(world, params, level_seeds, seed):
 
 def proxy_color_ids(train_world):
     """Return the ids of the training world's proxy colours, by the probe's rule."""
-    return tuple(COLOR_IDS[name] for name in proxy_colors(train_world))
+    return tuple(COLOR_IDS[name] for name in probe.proxy_colors(train_world))
 
 
 class Evaluator:
