@@ -3,6 +3,8 @@
 import contextlib
 import os
 
+from evosandbox.errors import UsageError
+
 
 def fsync_directory(directory):
     """Fsync a directory so a rename in it survives a power cut (where the platform allows)."""
@@ -43,3 +45,26 @@ def atomic_output(path):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def check_output_path(path, overwrite, extensions=None, field="path", force_hint="overwrite=True"):
+    """Raise UsageError unless ``path`` can be written: allowed extension, existing folder, and no file yet unless overwrite.
+
+    Args:
+        path: the file a command or library call would write.
+        overwrite: whether an existing file may be replaced.
+        extensions: allowed extensions (lower case, with the dot), or None for any.
+        field: what the error line names (the CLI passes its flag, e.g. ``--export``).
+        force_hint: how the user allows replacing (the CLI passes ``--force``).
+    """
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extensions is not None and extension not in extensions:
+        raise UsageError(f"{path}: unknown extension {extension or '(none)'!r}, expected {' or '.join(extensions)}", field=field)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: folder {folder} does not exist", field=field)
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory", field=field)
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"{path} already exists; pass {force_hint} to replace it", field=field)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evosandbox.atomic import atomic_output
+from evosandbox.atomic import atomic_output, check_output_path
 from evosandbox.config import parse_world
 from evosandbox.constants import (
     COLOR_NAMES,
@@ -420,7 +420,7 @@ def export_png(replay, path, episode=0, step=None, sheet=False, options=None, ov
     Raises:
         UsageError: bad extension, missing directory, existing file, or bad episode.
     """
-    check_export_path(path, overwrite, (".png",))
+    check_output_path(path, overwrite, (".png",), field="export")
     view = episode_view(replay, episode)
     if sheet:
         pixels = contact_sheet(view, options=options)
@@ -440,7 +440,7 @@ def save_png(pixels, path, overwrite=False):
     Returns:
         The path written.
     """
-    check_export_path(path, overwrite, (".png",))
+    check_output_path(path, overwrite, (".png",), field="export")
     _write_atomically(path, lambda handle: Image.fromarray(np.asarray(pixels, np.uint8)).save(handle, format="PNG"))
     return os.fspath(path)
 
@@ -463,7 +463,7 @@ def export_gif(replay, path, episode=0, fps=8.0, options=None, overwrite=False, 
     Raises:
         UsageError: bad extension, missing directory, existing file, bad episode or fps.
     """
-    check_export_path(path, overwrite, (".gif",))
+    check_output_path(path, overwrite, (".gif",), field="export")
     if not fps > 0:
         raise UsageError(f"must be positive, got {fps}", field="fps")
     view = episode_view(replay, episode)
@@ -479,29 +479,6 @@ def export_gif(replay, path, episode=0, fps=8.0, options=None, overwrite=False, 
 
     _write_atomically(path, save)
     return os.fspath(path)
-
-
-def check_export_path(path, overwrite, extensions=EXPORT_EXTENSIONS, field="export", force_hint="overwrite=True"):
-    """Raise UsageError unless ``path`` has an allowed extension, an existing folder and, unless overwrite, no file yet.
-
-    Args:
-        path: the file an export would write.
-        overwrite: whether an existing file may be replaced.
-        extensions: allowed extensions (lower case, with the dot).
-        field: what the error line names (the CLI passes ``--export``).
-        force_hint: how the user allows replacing (the CLI passes ``--force``).
-    """
-    path = os.fspath(path)
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in extensions:
-        raise UsageError(f"{path}: unknown extension {extension or '(none)'!r}, expected {' or '.join(extensions)}", field=field)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{path}: folder {folder} does not exist", field=field)
-    if os.path.isdir(path):
-        raise UsageError(f"{path}: is a directory", field=field)
-    if os.path.exists(path) and not overwrite:
-        raise UsageError(f"{path} already exists; pass {force_hint} to replace it", field=field)
 
 
 def _checked_step(view, step):

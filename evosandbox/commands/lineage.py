@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+from evosandbox.atomic import check_output_path
 from evosandbox.errors import UsageError
 
 CSV_LINE_OF_DESCENT_SUFFIX = ".line_of_descent.csv"
@@ -88,16 +89,11 @@ def _check_arguments(args):
         raise UsageError(f"must be 0 (skip) or at least 2, got {args.diversity_sample}", field="--diversity-sample")
     if not 0.0 <= args.fitness_fraction <= 1.0:
         raise UsageError(f"must lie in [0, 1], got {args.fitness_fraction}", field="--fitness-fraction")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"the plot is a PNG file, got '{args.plot}'", field="--plot")
-    outputs = (("--csv", args.csv), ("--csv", args.csv and line_of_descent_csv_path(args.csv)), ("--plot", args.plot))
-    for flag, path in outputs:
-        if path:
-            folder = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(folder):
-                raise UsageError(f"folder '{folder}' does not exist", field=flag)
-            if os.path.exists(path) and not args.force:
-                raise UsageError(f"{path} already exists (use --force to replace it)", field=flag)
+    if args.plot:
+        check_output_path(args.plot, args.force, (".png",), "--plot", "--force")
+    if args.csv:
+        for path in (args.csv, line_of_descent_csv_path(args.csv)):
+            check_output_path(path, args.force, None, "--csv", "--force")
     if args.world:
         from evosandbox.config import load_world
 

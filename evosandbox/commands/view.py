@@ -7,6 +7,7 @@ temporary file first and renamed into place, so an interrupted export leaves not
 import os
 import sys
 
+from evosandbox.atomic import check_output_path
 from evosandbox.errors import UsageError
 
 
@@ -37,7 +38,7 @@ def run(args):
     from evosandbox import render
 
     if args.export:
-        render.check_export_path(args.export, args.force, field="--export", force_hint="--force")
+        check_output_path(args.export, args.force, render.EXPORT_EXTENSIONS, "--export", "--force")
     else:
         from evosandbox.viewer import display_problem
 
