@@ -161,6 +161,7 @@ def rollout_with_visits(world, params, level_seeds, seed):
     hidden = np.empty(shape + (steps_max, b_h.shape[1]), np.float32)
     grids = np.empty((shape[1], arrays.height, arrays.width, 2), np.uint8)
     observation = world.observation
+    started = time.perf_counter()
     rollout_kernel(
         arrays.height, arrays.width, *level_arguments(arrays),
         world.max_steps, world.lifetime.episodes, world.lifetime.reset_state, np.float32(world.rewards.door),
@@ -171,7 +172,8 @@ def rollout_with_visits(world, params, level_seeds, seed):
         entered_tile, entered_color, steps, returns,
         True, grids, positions, headings, actions, rewards, hidden,
     )
-    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed))
+    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed),
+                     kernel_seconds=time.perf_counter() - started)
     result.visited = visited_cells(positions, steps, arrays.width)
     return result
 
@@ -264,7 +266,7 @@ _REUSED_SIZES = 8  # controller buffers kept per evaluator (training, elite and 
 
 
 def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None, buffers=None):
-    """Develop and roll out one batch; return (Scores, develop s, rollout s, agent steps).
+    """Develop and roll out one batch; return (Scores, develop s, rollout kernel s, agent steps).
 
     ``buffers`` (population size -> ControllerParams) lets an encoding that develops in place
     (the direct one) overwrite the controllers of an earlier batch instead of allocating.
@@ -275,7 +277,9 @@ def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shapi
     if buffers is not None and getattr(encoding, "name", "") == "direct":
         size = len(genomes)
         if size not in buffers and len(buffers) >= _REUSED_SIZES:
-            buffers.clear()
+            # Validation batches come in many small sizes: drop the smallest buffer, never the
+            # generation's (allocating 80 MB of controllers again costs page faults).
+            del buffers[min(buffers)]
         params = buffers[size] = encoding.develop(genomes, out=buffers.get(size))
     else:
         params = encoding.develop(genomes)
@@ -284,9 +288,8 @@ def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shapi
         result = rollout_with_visits(world, params, level_seeds, seed)
     else:
         result = rollout(world, params, np.asarray(level_seeds, np.uint64), seed)
-    finished = time.perf_counter()
     scores = scores_from_rollout(result, proxy_colors, shaping)
-    return scores, developed - start, finished - developed, int(result.steps.sum(dtype=np.int64))
+    return scores, developed - start, result.kernel_seconds, int(result.steps.sum(dtype=np.int64))
 
 
 _WORKER_ENCODINGS = {}

@@ -35,6 +35,7 @@ from evosandbox.atomic import atomic_output
 from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.evaluate import Scores
+from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
 from evosandbox.kernels.variation import vary_into
 from evosandbox.runfile.run_write import (
     GENOME_COMPRESSIONS,
@@ -42,6 +43,7 @@ from evosandbox.runfile.run_write import (
     OPERATOR_CMA,
     OPERATOR_CROSSOVER,
     OPERATOR_CROSSOVER_MUTATION,
+    OPERATOR_ES,
     OPERATOR_INIT,
     OPERATOR_MUTATION,
     GenerationRecord,
@@ -54,7 +56,7 @@ CHECKPOINT_FILE = "checkpoint.pkl"
 CHECKPOINT_FORMAT = "evosandbox-checkpoint"
 CHECKPOINT_VERSION = 1
 
-ALGORITHMS = ("ga", "nsga2", "cma-es")
+ALGORITHMS = ("ga", "nsga2", "cma-es", "es")
 SCHEMES = ("mu+lambda", "mu,lambda")
 OBJECTIVES = ("return", "description-length", "steps")
 """Objective names: the base objective (mean return, maximised) and the paper's simplicity
@@ -114,7 +116,8 @@ class AlgorithmConfig:
     """Parameters of the search algorithm (kept apart from its state)."""
 
     name: str = "ga"
-    """ga (tournament selection, elitist), nsga2 (extra objectives) or cma-es."""
+    """ga (tournament selection, elitist), nsga2 (extra objectives), cma-es (compact genomes) or
+    es (natural evolution strategy with mirrored samples and Adam, for large genomes)."""
     scheme: str = "mu+lambda"
     """mu+lambda: the parents are re-scored next to their children each generation;
     mu,lambda: only children are scored and the parents die."""
@@ -151,6 +154,12 @@ class AlgorithmConfig:
     """Extra training levels (shared by the re-scored candidates) per generation."""
     cma_sigma: float = 0.5
     """CMA-ES initial step size."""
+    es_sigma: float = 0.1
+    """ES: standard deviation of the Gaussian samples around the mean (in gene units)."""
+    es_learning_rate: float = 0.03
+    """ES: Adam step size of the mean's update."""
+    es_weight_decay: float = 0.005
+    """ES: L2 pull of the mean towards zero, per generation (keeps weights from saturating)."""
     hall_of_fame: int = 8
     """Hall-of-fame size (best training scores ever seen)."""
 
@@ -376,11 +385,16 @@ def _parse_algorithm(reader):
         "elite_candidates": reader.integer("elite_candidates", defaults.elite_candidates, minimum=0),
         "elite_levels": reader.integer("elite_levels", defaults.elite_levels, minimum=0),
         "cma_sigma": reader.number("cma_sigma", defaults.cma_sigma, minimum=1e-9),
+        "es_sigma": reader.number("es_sigma", defaults.es_sigma, minimum=1e-9),
+        "es_learning_rate": reader.number("es_learning_rate", defaults.es_learning_rate, minimum=0.0),
+        "es_weight_decay": reader.number("es_weight_decay", defaults.es_weight_decay, minimum=0.0),
         "hall_of_fame": reader.integer("hall_of_fame", defaults.hall_of_fame, minimum=1),
     }
     reader.finish()
     config = AlgorithmConfig(**values)
-    if name != "cma-es":
+    if name == "es" and config.population_size < 3:
+        raise reader.error("population_size", "es needs the mean and at least one mirrored pair (3 or more)")
+    if name not in ("cma-es", "es"):
         if config.parents > config.population_size:
             raise reader.error("parents", f"{config.parents} parents exceed the population of {config.population_size}")
         copies = config.parents if config.elite < 0 else config.elite
@@ -476,7 +490,8 @@ class Offspring:
     """A batch of genomes to score, with where each came from."""
 
     genomes: np.ndarray
-    """float32 (N, G)."""
+    """float32 (N, G). Left unchanged until the algorithm's next-but-one ask: the loop's
+    recorder writes them to the run file while the next generation breeds and plays."""
     parent_1: np.ndarray
     """int64 (N,) id of the first parent (-1: none)."""
     parent_2: np.ndarray
@@ -526,6 +541,8 @@ class Algorithm:
         self.objective_count = int(objective_count)
         self.mutation_sigma = parameters.mutation_sigma if parameters.mutation_sigma >= 0 else mutation_sigma
         self.mutation_rate = parameters.mutation_rate if parameters.mutation_rate >= 0 else mutation_rate
+        self.timings = {"draws": 0.0}
+        """Seconds spent making random draws on a background thread (overlapped)."""
 
     def init(self, rng):
         """Return the state before generation 0."""
@@ -534,6 +551,9 @@ class Algorithm:
     def ask(self, state, rng):
         """Return the Offspring to score this generation (generation 0: the initial population)."""
         return self._ask(state, rng)
+
+    def prefetch(self, rng):
+        """Optionally start work for a later ``ask(state, rng)`` that needs no state (hook)."""
 
     def tell(self, state, offspring, ids, fitness):
         """Return the next state given the scored offspring's ids and fitness (N, F)."""
@@ -569,6 +589,20 @@ def individuals(genomes, fitness, rows=None, **columns):
     return wrapped
 
 
+@dataclass
+class _Draws:
+    """The random draws of one GA ask (GeneticAlgorithm._draw)."""
+
+    crossing: np.ndarray
+    crossover_bits: np.ndarray
+    mutating: np.ndarray
+    adaptation: np.ndarray
+    bounds: np.ndarray
+    gene_index: np.ndarray
+    noise: np.ndarray
+    dense: np.ndarray
+
+
 class GeneticAlgorithm(Algorithm):
     """Elitist GA: tournament parents, uniform crossover, sparse self-adaptive Gaussian mutation.
 
@@ -591,46 +625,41 @@ class GeneticAlgorithm(Algorithm):
             none = np.full(size, -1, np.int64)
             return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy(),
                              np.full(size, self.mutation_sigma), none.copy())
-        parents = len(state.ids)
-        copies = 0
-        if self.parameters.scheme == "mu+lambda":
-            copies = parents if self.parameters.elite < 0 else min(self.parameters.elite, parents)
+        copies = self._copies(len(state.ids))
         children = size - copies
+        # Every numpy draw is made first, in a fixed order (often already, by prefetch); then
+        # the batch is built in one call of the variation kernel: each row is written by one
+        # thread, so any thread count gives the same bits, into a buffer reused across asks.
+        draws = self._draws_for(rng, children)
         pool = self._parent_pool(state)
-        first = np.array([ind.slot for ind in self._select_parents(pool, children)], np.int64)
-        crossing = rng.random(children) < self.parameters.crossover_probability
+        first = self._select_parents(pool, children)
+        crossing, mutating = draws.crossing, draws.mutating
         second = np.full(children, -1, np.int64)
         if crossing.any():
-            second[crossing] = [ind.slot for ind in self._select_parents(pool, int(crossing.sum()))]
-        # Draw everything first (numpy, fixed order), then build the batch in one pass of the
-        # variation kernel: each row is written by one thread, so any thread count gives the
-        # same bits, and the (P, G) matrix is written once, into a buffer reused across asks.
+            second[crossing] = self._select_parents(pool, int(crossing.sum()))
         genomes = self._offspring_buffer(size)
         rows = np.flatnonzero(crossing)
         sigma = state.sigma[first]
-        crossover_bits = np.zeros((0, 0), np.uint8)
         crossover_row = np.full(children, -1, np.int64)
         if len(rows):
-            # Uniform crossover; the coin flips come packed eight to a random byte.
-            crossover_bits = rng.integers(0, 256, (len(rows), (self.genome_length + 7) // 8), dtype=np.uint8)
             crossover_row[rows] = np.arange(len(rows))
             sigma[rows] = np.sqrt(sigma[rows] * state.sigma[second[rows]])
-        mutating = rng.random(children) < self.parameters.mutation_probability
         if self.parameters.sigma_adaptation > 0:
-            sigma = np.where(mutating, sigma * np.exp(self.parameters.sigma_adaptation * rng.standard_normal(children)), sigma)
+            sigma = np.where(mutating, sigma * np.exp(self.parameters.sigma_adaptation * draws.adaptation), sigma)
             sigma = np.clip(sigma, self.parameters.sigma_min, self.parameters.sigma_max)
-        bounds, gene_index, noise, dense_noise = self._mutation_draws(sigma, mutating, rng)
-        vary_into(genomes, state.genomes, copies, first, second, crossover_row, crossover_bits,
-                  bounds, gene_index, noise, dense_noise)
+        dense = draws.dense
+        if dense.shape[0]:
+            dense *= sigma[mutating, None].astype(np.float32)
+        # The kernel also counts, per crossover child, the genes it took from each parent
+        # among those where the parents differ.
+        from_first = np.zeros(children, np.int64)
+        from_second = np.zeros(children, np.int64)
+        vary_into(genomes, state.genomes, copies, first, second, crossover_row, draws.crossover_bits,
+                  draws.bounds, draws.gene_index, draws.noise, np.asarray(sigma, np.float64), dense, from_first, from_second)
         if len(rows):
             # Record the parent a crossover child shares more genes with as parent_1 (its line
             # parent), so lineage analysis never has to compare genomes to trace descent.
-            # Only genes where the parents differ tell them apart.
-            taken = np.unpackbits(crossover_bits, axis=1)[:, : self.genome_length].astype(bool)
-            differ = state.genomes[first[rows]] != state.genomes[second[rows]]
-            from_second = np.count_nonzero(taken & differ, axis=1)
-            from_first = np.count_nonzero(~taken & differ, axis=1)
-            swap = rows[from_second > from_first]
+            swap = rows[from_second[rows] > from_first[rows]]
             first_ids = state.ids[first].copy()
             first_ids[swap], second_ids = state.ids[second[swap]], state.ids[first[swap]]
         operator = np.where(crossing, np.where(mutating, OPERATOR_CROSSOVER_MUTATION, OPERATOR_CROSSOVER),
@@ -655,48 +684,119 @@ class GeneticAlgorithm(Algorithm):
         return Offspring(genomes, parent_1, parent_2, operator, origin, sigma, slot)
 
     def _parent_pool(self, state):
-        """Wrap the parents as DEAP individuals ranked by their selection fitness."""
-        return individuals(state.genomes, state.fitness)
+        """Return the parents' weighted fitness tuples (DEAP's ``Fitness.wvalues``), by slot."""
+        weights = getattr(creator, f"FitnessObjectives{state.fitness.shape[1]}").weights
+        return [tuple(float(value) * weight for value, weight in zip(row, weights)) for row in state.fitness]
 
     def _select_parents(self, pool, count):
-        """Choose ``count`` parents by tournament."""
-        return tools.selTournament(pool, count, self.parameters.tournament_size)
+        """Choose the slots of ``count`` parents by tournament.
+
+        DEAP's ``selTournament`` without wrapping the parents: the same ``random.choice``
+        draws (it only uses the pool's length) and the same winner (the first aspirant that
+        no later one beats, compared as Fitness does: ``not wvalues <= best``).
+        """
+        choice = random.choice
+        slots = range(len(pool))
+        chosen = np.empty(count, np.int64)
+        for index in range(count):
+            best = choice(slots)
+            for _ in range(self.parameters.tournament_size - 1):
+                aspirant = choice(slots)
+                if not pool[aspirant] <= pool[best]:
+                    best = aspirant
+            chosen[index] = best
+        return chosen
 
     def _offspring_buffer(self, size):
-        """Return the (size, G) float32 batch buffer: allocated once, rewritten by every ask."""
-        # The offspring a GA returns stay valid until its next ask: the loop scores, records
-        # and selects them (selection copies the survivors out) before breeding again.
-        buffer = getattr(self, "_buffer", None)
-        if buffer is None or buffer.shape != (size, self.genome_length):
-            buffer = self._buffer = np.empty((size, self.genome_length), np.float32)
-        return buffer
+        """Return a (size, G) float32 batch buffer: two are allocated once and used in turn."""
+        # The offspring a GA returns stay valid until its next-but-one ask: the loop scores and
+        # selects them (selection copies the survivors out) before breeding again, and its
+        # recorder writes them to the run file while the next generation breeds and plays.
+        buffers = getattr(self, "_buffers", None)
+        if buffers is None or buffers[0].shape != (size, self.genome_length):
+            buffers = self._buffers = [np.empty((size, self.genome_length), np.float32) for _ in range(2)]
+        buffers.reverse()
+        return buffers[0]
 
-    def _mutation_draws(self, sigma, mutating, rng):
-        """Draw every mutating child's Gaussian changes: (bounds, gene_index, noise, dense)."""
-        # Sparse (rate <= _DENSE_MUTATION_RATE): child c adds noise[bounds[c]:bounds[c + 1]] to
-        # genes gene_index[bounds[c]:bounds[c + 1]], about rate x G genes drawn by index (never
-        # a (C, G) mask). Dense: mutating child c adds row bounds[c] of dense to every gene.
-        children = len(mutating)
+    def _copies(self, parents):
+        """Return how many of ``parents`` are copied into the next batch (mu+lambda elites)."""
+        if self.parameters.scheme != "mu+lambda":
+            return 0
+        return parents if self.parameters.elite < 0 else min(self.parameters.elite, parents)
+
+    def prefetch(self, rng):
+        """Start making the draws of an ask with ``rng`` on a background thread.
+
+        The draws depend on the generator alone, so they are made while the previous
+        generation plays; a copy of ``rng`` is used, and the ask that receives ``rng`` in the
+        same state takes them (and leaves ``rng`` where drawing would have). An ask with any
+        other generator, or another batch shape, draws for itself as usual.
+        """
+        size = self.parameters.population_size
+        children = size - self._copies(min(self.parameters.parents, size))
+        twin = copy.deepcopy(rng)
+        result = {}
+
+        def draw():
+            started = time.perf_counter()
+            try:
+                result["draws"] = self._draw(twin, children)
+            except BaseException as error:  # raised by the ask that takes the draws
+                result["error"] = error
+            result["seconds"] = time.perf_counter() - started
+
+        thread = threading.Thread(target=draw, name="evosandbox-draws", daemon=True)
+        thread.start()
+        self._prefetched = (rng.bit_generator.state, children, twin, thread, result)
+
+    def _draws_for(self, rng, children):
+        """Return the draws of this ask: the prefetched ones when they were made for it."""
+        prefetched, self._prefetched = getattr(self, "_prefetched", None), None
+        if prefetched is not None:
+            state, expected, twin, thread, result = prefetched
+            thread.join()
+            self.timings["draws"] += result.get("seconds", 0.0)
+            if expected == children and rng.bit_generator.state == state:
+                if "error" in result:
+                    raise result["error"]
+                rng.bit_generator.state = twin.bit_generator.state
+                return result["draws"]
+        return self._draw(rng, children)
+
+    def _draw(self, rng, children):
+        """Make every random draw of an ask with ``children`` children, in a fixed order.
+
+        Crossover: which children cross, and their coin flips packed eight to a random byte.
+        Mutation: which children mutate, their sigma adaptation, and their Gaussian changes.
+        Sparse (rate <= _DENSE_MUTATION_RATE): child c adds noise[bounds[c]:bounds[c + 1]]
+        times its sigma (the kernel multiplies in float64 and rounds to float32) to genes
+        gene_index[bounds[c]:bounds[c + 1]], about rate x G genes drawn by index (never a
+        (C, G) mask). Dense: mutating child c adds row bounds[c] of dense (times its sigma)
+        to every gene.
+        """
+        parameters = self.parameters
+        crossing = rng.random(children) < parameters.crossover_probability
+        crossover_bits = np.zeros((0, 0), np.uint8)
+        if crossing.any():
+            crossover_bits = rng.integers(0, 256, (int(crossing.sum()), (self.genome_length + 7) // 8), dtype=np.uint8)
+        mutating = rng.random(children) < parameters.mutation_probability
+        adaptation = rng.standard_normal(children) if parameters.sigma_adaptation > 0 else None
         rows = np.flatnonzero(mutating)
         bounds = np.zeros(children + 1, np.int64)
-        empty_dense = np.zeros((0, 0), np.float32)
-        if not len(rows):
-            return bounds, np.zeros(0, np.int64), np.zeros(0, np.float32), empty_dense
-        if self.mutation_rate > _DENSE_MUTATION_RATE:
+        gene_index, noise, dense = np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros((0, 0), np.float32)
+        if len(rows) and self.mutation_rate > _DENSE_MUTATION_RATE:
             dense = rng.standard_normal((len(rows), self.genome_length), dtype=np.float32)
             if self.mutation_rate < 1.0:
                 dense *= rng.random((len(rows), self.genome_length)) < self.mutation_rate
-            dense *= sigma[rows, None].astype(np.float32)
             bounds[rows + 1] = 1
             np.cumsum(bounds, out=bounds)
-            return bounds, np.zeros(0, np.int64), np.zeros(0, np.float32), dense
-        counts = np.zeros(children, np.int64)
-        counts[rows] = np.maximum(1, rng.binomial(self.genome_length, self.mutation_rate, len(rows)))
-        np.cumsum(counts, out=bounds[1:])
-        row_index = np.repeat(np.arange(children), counts)
-        gene_index = rng.integers(0, self.genome_length, len(row_index))
-        noise = (rng.standard_normal(len(row_index)) * sigma[row_index]).astype(np.float32)
-        return bounds, gene_index, noise, empty_dense
+        elif len(rows):
+            counts = np.zeros(children, np.int64)
+            counts[rows] = np.maximum(1, rng.binomial(self.genome_length, self.mutation_rate, len(rows)))
+            np.cumsum(counts, out=bounds[1:])
+            gene_index = rng.integers(0, self.genome_length, int(bounds[-1]))
+            noise = rng.standard_normal(int(bounds[-1]))
+        return _Draws(crossing, crossover_bits, mutating, adaptation, bounds, gene_index, noise, dense)
 
     def _tell(self, state, offspring, ids, fitness):
         """Return the state after selection on the scored offspring (hook)."""
@@ -742,7 +842,7 @@ class Nsga2(GeneticAlgorithm):
             take = min(count - len(chosen), len(pool))
             # DEAP returns picks in blocks of four; keep the ones asked for.
             chosen.extend(tools.selTournamentDCD(pool, take)[:take])
-        return chosen
+        return np.array([ind.slot for ind in chosen], np.int64)
 
     def _survivors(self, genomes, fitness):
         """Keep mu individuals by NSGA-II (non-dominated sorting, then crowding): (slots, crowding)."""
@@ -786,6 +886,84 @@ class CmaEs(Algorithm):
         return CmaState(state.strategy, int(ids[best.slot]), state.generation + 1)
 
 
+@dataclass
+class EsState:
+    """An ES run: the mean genome, Adam's moment estimates and where the mean came from."""
+
+    mean: np.ndarray  # (G,) float32, the genome every sample is drawn around (None before gen 1)
+    first_moment: np.ndarray  # (G,) float64
+    second_moment: np.ndarray  # (G,) float64
+    mean_id: int = -1
+    """Id of the individual the current mean descends from (the previous mean, or the best founder)."""
+    mean_origin: int = -1
+    """Id of an individual whose genome equals the mean exactly (-1: the mean is new)."""
+    generation: int = 0
+
+
+class EvolutionStrategy(Algorithm):
+    """Natural evolution strategy (Salimans et al. 2017) for large genomes such as direct ones.
+
+    Generation 0 scores a random population like the GA's, and the best founder becomes the
+    mean (a single random mean usually sits on a plateau where every sample times out). From
+    then on each generation scores the mean (row 0) and mirrored pairs mean +/- sigma * eps on
+    the same levels; the mean moves along the gradient estimated from the samples' centred
+    ranks, with Adam and weight decay. Every genome of a generation has the mean's ancestor
+    as its parent, so the line of descent runs through the means back to the founder.
+    """
+
+    _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
+
+    def _init(self, rng):
+        """Return the initial state (hook)."""
+        zeros = np.zeros(self.genome_length)
+        return EsState(None, zeros, zeros.copy())
+
+    def _ask(self, state, rng):
+        """Return this generation's Offspring (hook)."""
+        size = self.parameters.population_size
+        none = np.full(size, -1, np.int64)
+        if state.mean is None:
+            genomes = np.ascontiguousarray(self.initial_genomes(size, rng), dtype=np.float32)
+            return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy())
+        pairs = (size - 1) // 2
+        noise = rng.standard_normal((pairs, self.genome_length), dtype=np.float32)
+        genomes = np.empty((size, self.genome_length), np.float32)
+        sigma = np.float32(self.parameters.es_sigma)
+        mirrored_samples(state.mean, noise, sigma, genomes)
+        if size > 1 + 2 * pairs:  # an even population: one unmirrored sample fills the last row
+            genomes[-1] = state.mean + sigma * rng.standard_normal(self.genome_length, dtype=np.float32)
+        origin = none.copy()
+        origin[0] = state.mean_origin
+        operator = np.full(size, OPERATOR_ES, np.uint8)
+        if state.mean_origin >= 0:
+            operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
+        return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin)
+
+    def _tell(self, state, offspring, ids, fitness):
+        """Return the state after one Adam step along the estimated gradient (hook)."""
+        if state.mean is None:
+            best = int(np.argmax(fitness[:, 0]))  # the first of equals
+            origin = int(offspring.origin[best]) if offspring.origin[best] >= 0 else int(ids[best])
+            return dataclasses.replace(state, mean=offspring.genomes[best].copy(), mean_id=int(ids[best]),
+                                       mean_origin=origin, generation=state.generation + 1)
+        samples = offspring.genomes[1:]
+        # Centred ranks in [-0.5, 0.5] (ties by row order): invariant to the fitness scale.
+        order = np.argsort(-fitness[1:, 0], kind="stable")
+        utility = np.empty(len(order))
+        utility[order] = 0.5 - np.arange(len(order)) / max(1, len(order) - 1)
+        gradient = np.empty(self.genome_length)
+        weighted_deviation(utility, samples, offspring.genomes[0], gradient)
+        gradient /= len(order) * self.parameters.es_sigma ** 2
+        gradient -= self.parameters.es_weight_decay * state.mean
+        step = state.generation  # Adam's step count: generation 1 makes the first update
+        first_moment = self._BETA_1 * state.first_moment + (1 - self._BETA_1) * gradient
+        second_moment = self._BETA_2 * state.second_moment + (1 - self._BETA_2) * gradient * gradient
+        corrected = first_moment / (1 - self._BETA_1 ** step)
+        scale = np.sqrt(second_moment / (1 - self._BETA_2 ** step)) + self._EPSILON
+        mean = (state.mean + self.parameters.es_learning_rate * corrected / scale).astype(np.float32)
+        return EsState(mean, first_moment, second_moment, int(ids[0]), -1, state.generation + 1)
+
+
 def make_algorithm(config, genome_length, initial_genomes, mutation_sigma=0.1, mutation_rate=0.05):
     """Build the algorithm an experiment config names.
 
@@ -798,7 +976,7 @@ def make_algorithm(config, genome_length, initial_genomes, mutation_sigma=0.1, m
         An Algorithm.
     """
     parameters = config.algorithm
-    kind = {"ga": GeneticAlgorithm, "nsga2": Nsga2, "cma-es": CmaEs}[parameters.name]
+    kind = {"ga": GeneticAlgorithm, "nsga2": Nsga2, "cma-es": CmaEs, "es": EvolutionStrategy}[parameters.name]
     if kind is CmaEs and genome_length > _CMA_MAX_GENES:
         raise ConfigError(config.path, "algorithm.name",
                           f"cma-es keeps a {genome_length}x{genome_length} covariance; use a genome of at most {_CMA_MAX_GENES} genes (cppn, developmental) or ga")
@@ -828,7 +1006,9 @@ class RunSummary:
     interrupted: bool = False
     timings: dict = field(default_factory=dict)
     """Seconds this session spent per stage (ask, score, select, validate, test, write,
-    checkpoint) and, from the evaluator, in develop and in the rollout kernel."""
+    checkpoint; write is the wait for the recorder), on background threads overlapping them
+    (writer: run file and checkpoint; draws: the GA's prefetched random draws) and, from the
+    evaluator, in develop and in the rollout kernel call alone."""
     agent_steps: int = 0
     """Agent steps simulated this session (when the evaluator counts them)."""
 
@@ -1083,6 +1263,72 @@ class _Progress:
         sys.stderr.flush()
 
 
+class _Recorder:
+    """Append each generation to the run file, then write its checkpoint, on a background thread.
+
+    ``submit`` hands over a generation; ``start`` (called by the loop once the next batch is
+    bred, so the writing overlaps the rollouts rather than the memory-bound breeding) begins
+    writing it, and the thread runs while the next generation plays (h5py and the file system
+    release the GIL). At most one generation is in flight: ``submit`` first waits for the
+    previous one, so generations reach the file in order, and a checkpoint is written only
+    after the rows it counts are appended and flushed (a crash at any moment leaves a file
+    holding at least the checkpoint's generations, which resume cuts back to). An error in the
+    thread is raised in the caller at the next ``submit`` or ``wait``, and no later generation
+    or checkpoint is written after it.
+    """
+
+    def __init__(self, writer, checkpoint_path):
+        """Set up the instance."""
+        self.writer = writer
+        self.checkpoint_path = checkpoint_path
+        self.seconds = 0.0
+        """Time the thread spent writing (overlapped with the loop)."""
+        self._pending = None
+        self._thread = None
+        self._error = None
+
+    def submit(self, record, checkpoint):
+        """Wait for the previous generation, then queue ``record`` and the ``checkpoint`` bytes."""
+        self.wait()
+        self._pending = (record, checkpoint)
+
+    def start(self):
+        """Start writing the queued generation, if any."""
+        if self._pending is not None and self._thread is None:
+            arguments, self._pending = self._pending, None
+            self._thread = threading.Thread(target=self._write, args=arguments, name="evosandbox-recorder", daemon=True)
+            self._thread.start()
+
+    def wait(self):
+        """Write the queued generation, wait until it is written; raise the thread's error, if any."""
+        self.start()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            interrupted = False
+            while thread.is_alive():
+                # A second Ctrl-C abandons the generation being bred, never one half written.
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    interrupted = True
+            if interrupted:
+                raise KeyboardInterrupt
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _write(self, record, checkpoint):
+        """Append the rows, flush, then replace the checkpoint (runs on the thread)."""
+        started = time.perf_counter()
+        try:
+            self.writer.append(record)
+            write_checkpoint_bytes(self.checkpoint_path, checkpoint)
+        except BaseException as error:  # handed to the main thread
+            self._error = error
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 class _Loop:
     """The generation loop of one session (a fresh run or a resumed one)."""
 
@@ -1098,6 +1344,7 @@ class _Loop:
         self.progress = _Progress(progress, config.generations)
         self.validation_seeds = validation_level_seeds(config)
         self.timings = {"ask": 0.0, "score": 0.0, "select": 0.0, "validate": 0.0, "test": 0.0, "write": 0.0, "checkpoint": 0.0}
+        self.recorder = _Recorder(writer, self.checkpoint_path)
 
     def run(self):
         """Run generations until the configured count or an interrupt; return a RunSummary."""
@@ -1109,8 +1356,14 @@ class _Loop:
                     if interrupt.requested:
                         interrupted = True
                         break
+                mark = time.perf_counter()
+                self.recorder.wait()
+                self._lap("write", mark)
         finally:
-            self.writer.close()
+            try:
+                self.recorder.wait()
+            finally:
+                self.writer.close()
         return self._summary(interrupted)
 
     def _generation(self):
@@ -1124,7 +1377,12 @@ class _Loop:
         offspring = self.algorithm.ask(state.algorithm_state, rng)
         size = len(offspring.genomes)
         ids = np.arange(state.next_id, state.next_id + size, dtype=np.int64)
+        if generation + 1 < config.generations:
+            # The next ask's draws depend on its generator alone: make them while this plays.
+            self.algorithm.prefetch(derived_generator(config.seed, _STREAM_VARIATION, generation + 1))
         self._lap("ask", mark)
+        # The previous generation is written while this one plays.
+        self.recorder.start()
 
         mark = time.perf_counter()
         rollout_seed = int(derived_seeds(config.seed, _STREAM_ROLLOUT, 1, generation)[0])
@@ -1159,7 +1417,10 @@ class _Loop:
                              champion=int(champion_id), **summary)
 
         mark = time.perf_counter()
-        self.writer.append(GenerationRecord(
+        # The record owns fresh arrays except the genomes, which stay valid until the
+        # algorithm's next-but-one ask (the GA alternates two buffers): the recorder keeps at
+        # most one generation in flight, so this one is on disk before they are overwritten.
+        record = GenerationRecord(
             ids=ids, generation=generation, parent_1=offspring.parent_1, parent_2=offspring.parent_2,
             operator=offspring.operator, fitness=fitness.astype(np.float32),
             outcomes=np.stack([scores.door, scores.other, scores.timeout], axis=1).astype(np.int32),
@@ -1167,18 +1428,25 @@ class _Loop:
             champion_id=int(champion_id), validation_door_rate=float(champion_scores[1]),
             evaluations_per_s=evaluations_per_s, wall_time=state.elapsed,
             test_door_rate=test_door, test_proxy_rate=test_proxy, tests=tests,
-        ))
-        self._lap("write", mark)
-        state.elapsed += time.perf_counter() - mark
-
+        )
         state.next_id += size
         state.individual_count += size
         state.generation = generation + 1
         state.random_state = random.getstate()
+        self._lap("write", mark)
+        state.elapsed += time.perf_counter() - mark
+
         mark = time.perf_counter()
-        write_checkpoint(self.checkpoint_path, state)
+        # Pickled now, before the next generation changes the state; written by the recorder
+        # after this generation's rows are appended and flushed.
+        checkpoint = checkpoint_bytes(state)
         self._lap("checkpoint", mark)
         state.elapsed += time.perf_counter() - mark  # counted from the next checkpoint on
+
+        mark = time.perf_counter()
+        self.recorder.submit(record, checkpoint)
+        self._lap("write", mark)
+        state.elapsed += time.perf_counter() - mark
         test_line = ""
         if tests:
             test_line = "  test " + " ".join(f"door {100 * d:.0f}% proxy {100 * p:.0f}%" for d, p in zip(test_door, test_proxy))
@@ -1215,7 +1483,8 @@ class _Loop:
                 if int(origin) not in state.validated:
                     candidates.setdefault(int(origin), genome)
         else:
-            best = int(np.argmax(base_fitness))
+            # The ES mean (row 0) is its best guess; other algorithms offer their best sample.
+            best = 0 if isinstance(algorithm_state, EsState) else int(np.argmax(base_fitness))
             if int(origins[best]) not in state.validated:
                 candidates.setdefault(int(origins[best]), offspring.genomes[best])
         if candidates:
@@ -1268,6 +1537,8 @@ class _Loop:
         validation = state.validated.get(champion, (math.nan, math.nan, math.nan))
         door, proxy = state.last_tests if state.last_tests else ((), ())
         timings = dict(self.timings)
+        timings["writer"] = self.recorder.seconds
+        timings.update(getattr(self.algorithm, "timings", {}))
         timings.update(getattr(self.problem, "timings", {}))
         return RunSummary(self.run_dir, state.generation, int(champion), validation[0], validation[1],
                           door, proxy, state.elapsed, interrupted, timings, int(getattr(self.problem, "agent_steps", 0)))
@@ -1321,10 +1592,20 @@ def write_checkpoint(path, state):
     belongs to an individual already committed to the run file, so the checkpoint keeps ids
     and ``restore_genomes`` reads the rows back. A direct-encoding checkpoint stays a few kB.
     """
+    write_checkpoint_bytes(path, checkpoint_bytes(state))
+
+
+def checkpoint_bytes(state):
+    """Return the pickled checkpoint of ``state`` (what write_checkpoint writes)."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "software_version": __version__,
                "state": _without_genomes(state), "numpy_random_state": np.random.get_state()}
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def write_checkpoint_bytes(path, data):
+    """Write pickled checkpoint bytes to a temporary file, fsync it and move it over ``path``."""
     with atomic_output(path) as temporary, open(temporary, "wb") as handle:
-        pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.write(data)
 
 
 def _without_genomes(state):

@@ -1,5 +1,6 @@
 """Run policies in worlds: the public wrapper over the batched rollout kernel."""
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,7 @@ class Rollout:
     actions: np.ndarray = field(default=None)  # (P, L, K, T) int8, -1 after the end
     rewards: np.ndarray = field(default=None)  # (P, L, K, T) float32
     hidden: np.ndarray = field(default=None)  # (P, L, K, T, hidden) float32
+    kernel_seconds: float = 0.0  # wall time of the rollout kernel call alone
 
 
 def _policy_arrays(spec, policy):
@@ -126,6 +128,7 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
     rewards = np.zeros(recshape + (steps_max,), np.float32)
     hidden = np.zeros(recshape + (steps_max, hidden_size), np.float32)
     obs = spec.observation
+    started = time.perf_counter()
     rollout_kernel(
         arrays.height, arrays.width, *level_arguments(arrays),
         spec.max_steps, episodes, spec.lifetime.reset_state, np.float32(spec.rewards.door), np.float32(spec.rewards.step_cost),
@@ -136,7 +139,8 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
         entered_tile, entered_color, steps, returns,
         record, grids, positions, headings, actions, rewards, hidden,
     )
-    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed))
+    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed),
+                     kernel_seconds=time.perf_counter() - started)
     if record:
         _hold_final_state(positions, headings, hidden, steps)
         result.grids, result.positions, result.headings = grids, positions, headings

@@ -16,7 +16,7 @@ from evosandbox.cli import main
 from evosandbox.errors import ConfigError
 from evosandbox.evaluate import Scores
 from evosandbox.runfile.run_read import RunReader
-from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_CROSSOVER_MUTATION, OPERATOR_INIT, OPERATOR_MUTATION
+from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_CROSSOVER_MUTATION, OPERATOR_ES, OPERATOR_INIT, OPERATOR_MUTATION
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
@@ -97,6 +97,17 @@ def sphere_config(**algorithm):
     parameters.update(algorithm)
     return dataclasses.replace(config, generations=30, algorithm=dataclasses.replace(config.algorithm, **parameters),
                                test_every=10)
+
+
+def sphere_run(tmp_path, generations, **algorithm):
+    """Evolve on the sphere problem; return the run file's individual columns and genomes."""
+    config = dataclasses.replace(sphere_config(**algorithm), generations=generations)
+    evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
+        columns = {name: handle[f"individuals/{name}"][()] for name in ("id", "operator", "parent_1", "generation", "fitness")}
+        columns.update(genomes=handle["genomes"][()], operators=list(handle["individuals"].attrs["operators"]),
+                       size=config.algorithm.population_size)
+    return columns
 
 
 def test_smoke_config_loads_resolved():
@@ -199,14 +210,8 @@ def test_nsga2_keeps_a_front_over_three_objectives(tmp_path):
 
 
 def test_cma_es_samples_from_the_distribution_and_climbs(tmp_path):
-    config = sphere_config(name="cma-es", cma_sigma=0.5)
-    config = dataclasses.replace(config, generations=25)
-    evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
-    with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
-        operator = handle["individuals/operator"][()]
-        parent = handle["individuals/parent_1"][()]
-        generation = handle["individuals/generation"][()]
-        fitness = handle["individuals/fitness"][()][:, 0]
+    run = sphere_run(tmp_path, 25, name="cma-es", cma_sigma=0.5)
+    operator, parent, generation, fitness = run["operator"], run["parent_1"], run["generation"], run["fitness"][:, 0]
     assert (operator[generation == 0] == OPERATOR_INIT).all()
     assert (operator[generation > 0] == 5).all()
     later = generation > 0
@@ -217,6 +222,43 @@ def test_cma_es_samples_from_the_distribution_and_climbs(tmp_path):
         assert (parent[generation == g] == best).all()
     assert fitness[generation == 24].max() > -0.5 > fitness[generation == 0].max()
     assert later.any()
+
+
+def test_es_moves_its_mean_uphill_and_records_the_means_as_the_line_of_descent(tmp_path):
+    run = sphere_run(tmp_path, 30, name="es", es_sigma=0.2, es_learning_rate=0.1, es_weight_decay=0.0)
+    operator, parent, generation, ids = run["operator"], run["parent_1"], run["generation"], run["id"]
+    fitness, genomes, names, size = run["fitness"][:, 0], run["genomes"], run["operators"], run["size"]
+    assert names[OPERATOR_ES] == "es"
+    assert (operator[generation == 0] == OPERATOR_INIT).all() and (parent[generation == 0] == -1).all()
+    founders = np.flatnonzero(generation == 0)
+    best_founder = founders[np.argmax(fitness[founders])]
+    for g in range(1, 30):
+        rows = np.flatnonzero(generation == g)
+        assert (operator[rows[1:]] == OPERATOR_ES).all()
+        # Generation 1's mean is the best founder; later means descend from the previous mean.
+        ancestor = best_founder if g == 1 else np.flatnonzero(generation == g - 1)[0]
+        assert (parent[rows] == ids[ancestor]).all()
+        if g == 1:
+            assert operator[rows[0]] == OPERATOR_COPY
+            np.testing.assert_array_equal(genomes[rows[0]], genomes[best_founder])
+        pairs = (size - 1) // 2
+        # Mirrored samples: the pairs straddle the mean.
+        np.testing.assert_allclose(genomes[rows[1:1 + pairs]] + genomes[rows[1 + pairs:1 + 2 * pairs]],
+                                   np.broadcast_to(2 * genomes[rows[0]], (pairs, genomes.shape[1])), atol=1e-5)
+    means = fitness[[np.flatnonzero(generation == g)[0] for g in range(1, 30)]]
+    assert means[-1] > means[0] + 1.0
+    state = evolution.read_checkpoint(tmp_path / "run" / "checkpoint.pkl").algorithm_state
+    assert isinstance(state, evolution.EsState) and state.generation == 30
+
+
+def test_es_resume_equals_an_uninterrupted_run(tmp_path):
+    config = dataclasses.replace(sphere_config(name="es"), generations=8)
+    evolution.evolve(config, tmp_path / "whole", problem=SphereProblem(), progress=False)
+    evolution.evolve(dataclasses.replace(config, generations=3), tmp_path / "part", problem=SphereProblem(), progress=False)
+    evolution.resume(tmp_path / "part", problem=SphereProblem(), generations=8, progress=False)
+    with h5py.File(tmp_path / "whole" / "run.h5", "r") as a, h5py.File(tmp_path / "part" / "run.h5", "r") as b:
+        np.testing.assert_array_equal(a["genomes"][()], b["genomes"][()])
+        np.testing.assert_array_equal(a["individuals/fitness"][()], b["individuals/fitness"][()])
 
 
 def test_cma_es_refuses_a_huge_genome():
@@ -332,13 +374,16 @@ def test_ga_batch_is_copies_then_children_built_from_their_parents_without_alias
     algorithm = evolution.GeneticAlgorithm(parameters, length, lambda n, rng: rng.standard_normal((n, length), dtype=np.float32), 1)
     random.seed(5)
     state = algorithm.init(np.random.default_rng(0))
-    for breeding in range(2):
-        first_batch = algorithm.ask(state, np.random.default_rng([1, breeding]))
-        state = algorithm.tell(state, first_batch, np.arange(40) + 40 * breeding, np.random.default_rng([2, breeding]).random((40, 1)))
-        assert not np.shares_memory(state.genomes, first_batch.genomes)
+    batches = []
+    for breeding in range(3):
+        batches.append(algorithm.ask(state, np.random.default_rng([1, breeding])))
+        state = algorithm.tell(state, batches[-1], np.arange(40) + 40 * breeding, np.random.default_rng([2, breeding]).random((40, 1)))
+        assert not np.shares_memory(state.genomes, batches[-1].genomes)
     parents = state.genomes.copy()
     batch = algorithm.ask(state, np.random.default_rng(3))
-    assert batch.genomes is first_batch.genomes  # the buffer is reused, the survivors were copied out
+    # Two buffers are used in turn (the recorder may still be writing the last batch); the
+    # survivors were copied out.
+    assert batch.genomes is batches[-2].genomes and not np.shares_memory(batch.genomes, batches[-1].genomes)
     assert np.array_equal(state.genomes, parents)
     slot = {int(i): s for s, i in enumerate(state.ids)}
     assert np.array_equal(batch.genomes[:3], parents[:3]) and (batch.operator[:3] == OPERATOR_COPY).all()
@@ -459,3 +504,32 @@ def test_run_scoring_and_the_probe_share_one_proxy_rule():
     assert mixture.door_colors == ("blue", "red")
     assert proxy_colors(mixture) == ("red",)
     assert proxy_color_ids(mixture) == (COLOR_IDS["red"],)
+
+
+def test_es_kernels_match_numpy_and_the_plain_python_reference(tmp_path):
+    from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
+    from reference import run_plain_python
+
+    code = """
+    from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
+    rng = np.random.default_rng(3)
+    mean = rng.standard_normal(37, dtype=np.float32)
+    noise = rng.standard_normal((5, 37), dtype=np.float32)
+    out = np.full((12, 37), 7.0, np.float32)
+    mirrored_samples(mean, noise, np.float32(0.1), out)
+    weights = rng.random(12) - 0.5
+    gradient = np.empty(37)
+    weighted_deviation(weights, out, mean, gradient)
+    result = (mean, noise, weights, out, gradient)
+    """
+    mean, noise, weights, plain_out, plain_gradient = run_plain_python(code, tmp_path)
+    out = np.full((12, 37), 7.0, np.float32)
+    mirrored_samples(mean, noise, np.float32(0.1), out)
+    gradient = np.empty(37)
+    weighted_deviation(weights, out, mean, gradient)
+    np.testing.assert_array_equal(out, plain_out)
+    np.testing.assert_array_equal(gradient, plain_gradient)
+    np.testing.assert_array_equal(out[1:6], mean + np.float32(0.1) * noise)
+    np.testing.assert_array_equal(out[6:11], mean - np.float32(0.1) * noise)
+    assert (out[11] == 7.0).all()  # the row past the pairs is left alone
+    np.testing.assert_allclose(gradient, weights @ (out.astype(np.float64) - mean), rtol=1e-12, atol=1e-12)

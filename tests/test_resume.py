@@ -133,3 +133,29 @@ def test_resume_without_a_run_or_with_a_corrupt_checkpoint_exits_2(tmp_path):
     corrupt = subprocess.run(command + [str(run_dir)], capture_output=True, text=True, timeout=120)
     assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr
     assert (run_dir / "checkpoint.pkl").read_bytes() == b"\x80\x05not a pickle"
+
+
+def test_a_failed_append_surfaces_in_the_loop_and_no_checkpoint_gets_ahead_of_the_file(tmp_path, monkeypatch):
+    # The recorder appends on a background thread; its error must stop the run with the
+    # original exception, and the failed generation's checkpoint must never be written.
+    from evosandbox.runfile.run_write import RunWriter
+
+    append = RunWriter.append
+
+    def failing_append(writer, record):
+        if record.generation == 2:
+            raise OSError("disk full")
+        append(writer, record)
+
+    monkeypatch.setattr(RunWriter, "append", failing_append)
+    config = evolution.load_experiment(SMOKE, generations=5)
+    with pytest.raises(OSError, match="disk full"):
+        evolution.evolve(config, tmp_path / "run", progress=False)
+    assert evolution.read_checkpoint(tmp_path / "run" / "checkpoint.pkl").generation == 2
+    with RunReader(tmp_path / "run", swmr=False) as reader:
+        assert reader.committed_generations == 2
+    monkeypatch.setattr(RunWriter, "append", append)
+    evolution.resume(tmp_path / "run", progress=False)
+    reference = tmp_path / "reference"
+    evolution.evolve(config, reference, progress=False)
+    assert_same_run(reference / "run.h5", tmp_path / "run" / "run.h5")

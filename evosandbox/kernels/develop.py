@@ -76,32 +76,30 @@ def activate(kind, value):
 # ---------------------------------------------------------------------------------------------
 
 
+@jit
+def scaled_copy(genome, gene_scales, first, target):
+    """Write ``genome[first + k] * gene_scales[first + k]`` into ``target[k]``; return the next gene."""
+    for k in range(target.shape[0]):
+        target[k] = genome[first + k] * gene_scales[first + k]
+    return first + target.shape[0]
+
+
 @jit(parallel=True)
 def develop_direct(genomes, gene_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias):
     """Copy scaled genes into the controller arrays, one gene per weight and bias."""
-    population, inputs, hidden = input_weights.shape
-    outputs = output_weights.shape[2]
-    recurrent_size = recurrent_weights.shape[1]
+    population = input_weights.shape[0]
+    # Each array is filled as one flat run of genes (the genome lists them in C order), which
+    # vectorises; the product is taken in float64 (the scales' type) and rounded once.
+    inputs = input_weights.reshape(population, input_weights.shape[1] * input_weights.shape[2])
+    recurrent = recurrent_weights.reshape(population, recurrent_weights.shape[1] * recurrent_weights.shape[2])
+    outputs = output_weights.reshape(population, output_weights.shape[1] * output_weights.shape[2])
     for p in prange(population):
-        gene = 0
-        for i in range(inputs):
-            for j in range(hidden):
-                input_weights[p, i, j] = genomes[p, gene] * gene_scales[gene]
-                gene += 1
-        for j in range(hidden):
-            hidden_bias[p, j] = genomes[p, gene] * gene_scales[gene]
-            gene += 1
-        for j in range(recurrent_size):
-            for k in range(recurrent_size):
-                recurrent_weights[p, j, k] = genomes[p, gene] * gene_scales[gene]
-                gene += 1
-        for j in range(hidden):
-            for k in range(outputs):
-                output_weights[p, j, k] = genomes[p, gene] * gene_scales[gene]
-                gene += 1
-        for k in range(outputs):
-            output_bias[p, k] = genomes[p, gene] * gene_scales[gene]
-            gene += 1
+        genome = genomes[p]
+        gene = scaled_copy(genome, gene_scales, 0, inputs[p])
+        gene = scaled_copy(genome, gene_scales, gene, hidden_bias[p])
+        gene = scaled_copy(genome, gene_scales, gene, recurrent[p])
+        gene = scaled_copy(genome, gene_scales, gene, outputs[p])
+        scaled_copy(genome, gene_scales, gene, output_bias[p])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import numpy as np
 
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import check_schema, open_for_reading, read_attr_str
+from evosandbox.runfile.run_write import OPERATOR_NAMES
 
 RUN_FORMAT = "evosandbox-run"
 SUPPORTED_SCHEMAS = frozenset({1})
 RUN_FILE_NAME = "run.h5"
 INDIVIDUAL_COLUMNS = ("id", "generation", "parent_1", "parent_2", "operator", "fitness", "outcomes")
-OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma")
 # Genome reads go through contiguous slabs of at most this many bytes (memory stays bounded);
 # ids sparser than one in _SPARSE_STRIDE rows are read by row selection instead.
 _SLAB_BYTES = 16 << 20

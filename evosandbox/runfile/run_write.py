@@ -24,8 +24,9 @@ from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, re
 
 RUN_FORMAT = "evosandbox-run"
 RUN_SCHEMA_VERSION = 1
-OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma")
-OPERATOR_INIT, OPERATOR_MUTATION, OPERATOR_CROSSOVER, OPERATOR_CROSSOVER_MUTATION, OPERATOR_COPY, OPERATOR_CMA = range(6)
+OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma", "es")
+(OPERATOR_INIT, OPERATOR_MUTATION, OPERATOR_CROSSOVER, OPERATOR_CROSSOVER_MUTATION, OPERATOR_COPY, OPERATOR_CMA,
+ OPERATOR_ES) = range(7)
 
 # Genome chunks are (population size, about 256 genes; a width that divides the genome when
 # one exists, so no chunk is stored half empty). Optionally byte-shuffled and deflated at level
