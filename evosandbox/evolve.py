@@ -272,6 +272,8 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     objectives = ("return", *extra)
     if algorithm.name == "nsga2" and len(objectives) == 1:
         raise objectives_reader.error("extra", "nsga2 needs at least one extra objective (description-length, steps)")
+    if algorithm.name == "es" and len(objectives) > 1:
+        raise objectives_reader.error("extra", "es follows the base objective alone; use nsga2 for extra objectives")
 
     shaping = None
     if "fitness" in data:

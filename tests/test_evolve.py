@@ -128,6 +128,8 @@ def test_smoke_config_loads_resolved():
     (("parents = 4", "parents = 16"), "algorithm.parents"),
     (('"../worlds/red-doors-train.toml"', '"../worlds/nowhere.toml"'), "world.train"),
     (('extra = ["description-length", "steps"]', 'extra = ["beauty"]'), "objectives.extra[0]"),
+    (('name = "ga"', 'name = "es"'), "objectives.extra"),  # es follows the base objective alone
+    (("[algorithm]", "[algorithm]\nes_sigma = -0.1"), "algorithm.es_sigma"),
     (("[validation]", "[validation\n"), None),
 ])
 def test_bad_configs_name_file_and_key(tmp_path, edit, key):
