@@ -12,7 +12,7 @@ from evosandbox import evolve as evolution
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
 
-from test_evolve import SMOKE, assert_same_run
+from test_evolve import ROOT, SMOKE, assert_same_run
 
 GENERATIONS = 14
 
@@ -159,3 +159,29 @@ def test_a_failed_append_surfaces_in_the_loop_and_no_checkpoint_gets_ahead_of_th
     reference = tmp_path / "reference"
     evolution.evolve(config, reference, progress=False)
     assert_same_run(reference / "run.h5", tmp_path / "run" / "run.h5")
+
+
+def test_sigkill_of_an_es_run_then_resume_equals_the_uninterrupted_run(tmp_path):
+    # The evolution strategy's checkpoint carries its mean and Adam moments, not a population.
+    text = open(SMOKE).read()
+    algorithm = text[text.index("[algorithm]"):text.index("[objectives]")]
+    text = text.replace(algorithm, '[algorithm]\nname = "es"\npopulation_size = 17\nhall_of_fame = 4\n\n')
+    text = text.replace('extra = ["description-length", "steps"]', "extra = []")
+    config_path = tmp_path / "configs" / "es.toml"
+    config_path.parent.mkdir()
+    config_path.write_text(text)
+    for folder in ("worlds", "genomes"):
+        (tmp_path / folder).symlink_to(os.path.join(ROOT, folder))
+    reference = tmp_path / "reference"
+    evolution.evolve(evolution.load_experiment(config_path, generations=GENERATIONS), reference, progress=False)
+
+    run_dir = tmp_path / "killed"
+    killed = 0
+    process = start(str(config_path), "--out", str(run_dir), "--generations", str(GENERATIONS))
+    for generation, delay in ((3, 0.02), (8, 0.0)):
+        killed += kill_at(process, run_dir, generation, delay)
+        process = start("--resume", str(run_dir))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert killed >= 1, "the run finished before it could be killed"
+    assert_same_run(reference / "run.h5", run_dir / "run.h5")
