@@ -328,12 +328,15 @@ def test_bad_config_on_the_command_line_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_real_smoke_run_is_reproducible_across_thread_counts(tmp_path):
+@pytest.mark.parametrize("algorithm", ["ga", "es"])
+def test_the_real_smoke_run_is_reproducible_across_thread_counts(tmp_path, algorithm):
     import numba
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs two numba threads")
     config = evolution.load_experiment(SMOKE, generations=4)
+    if algorithm == "es":  # its sampling and gradient kernels run in parallel too
+        config = dataclasses.replace(config, objectives=("return",), algorithm=dataclasses.replace(config.algorithm, name="es"))
     for threads in (1, 2):
         evolution.evolve(evolution.override(config, threads=threads), tmp_path / f"t{threads}", progress=False)
     assert_same_run(tmp_path / "t1" / "run.h5", tmp_path / "t2" / "run.h5")
