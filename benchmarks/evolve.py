@@ -5,7 +5,7 @@ Reports the share of wall time spent outside the rollout kernel (DEAP bookkeepin
 lineage writing, checkpoint) and the run-file bytes per individual next to the genome bytes.
 
     python benchmarks/evolve.py [--generations 5] [--population 1024] [--levels 8]
-                                [--genome genomes/direct.toml] [--threads N] [--json]
+                                [--genome genomes/direct.toml] [--algorithm ga|es] [--threads N] [--json]
 """
 
 import argparse
@@ -27,6 +27,8 @@ def parse_arguments(argv=None):
     parser.add_argument("--population", type=int, default=1024, help="individuals per generation (default 1024)")
     parser.add_argument("--levels", type=int, default=8, help="training episodes per individual (default 8)")
     parser.add_argument("--genome", default=os.path.join(ROOT, "genomes", "direct.toml"), help="genome preset")
+    parser.add_argument("--algorithm", choices=("ga", "es"), default="ga",
+                        help="ga (tournament GA, the default) or es (the evolution strategy of configs/red-doors.toml)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
@@ -40,7 +42,7 @@ def build_config(arguments):
     config = evolution.load_experiment(os.path.join(ROOT, "configs", "smoke.toml"), generations=arguments.generations,
                                        threads=arguments.threads)
     genome_preset = load_genome_preset(arguments.genome)
-    algorithm = dataclasses.replace(config.algorithm, population_size=arguments.population,
+    algorithm = dataclasses.replace(config.algorithm, name=arguments.algorithm, population_size=arguments.population,
                                     parents=max(4, arguments.population // 8), hall_of_fame=8,
                                     mutation_sigma=genome_preset.mutation_sigma, mutation_rate=genome_preset.mutation_rate)
     return dataclasses.replace(config, genome_preset=genome_preset, algorithm=algorithm, levels=arguments.levels,
@@ -78,6 +80,7 @@ def measure(arguments):
         "episodes_per_individual": arguments.levels,
         "generations": arguments.generations,
         "genome": os.path.basename(arguments.genome),
+        "algorithm": arguments.algorithm,
         "genome_bytes": 4 * int(config.genome_preset and _genome_length(config)),
         "wall_s": wall,
         "generations_per_minute": 60.0 * arguments.generations / wall,
@@ -104,7 +107,7 @@ def main(argv=None):
     if arguments.json:
         print(json.dumps(figures))
         return 0
-    print(f"population {figures['population']} x {figures['episodes_per_individual']} episodes, "
+    print(f"{figures['algorithm']}, population {figures['population']} x {figures['episodes_per_individual']} episodes, "
           f"{figures['generations']} generations, genome {figures['genome']} ({figures['genome_bytes']} bytes)")
     print(f"generations per minute      {figures['generations_per_minute']:10.2f}")
     print(f"agent steps per second      {figures['agent_steps_per_s']:10.0f}")

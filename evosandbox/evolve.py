@@ -555,7 +555,53 @@ class Algorithm:
         return self._ask(state, rng)
 
     def prefetch(self, rng):
-        """Optionally start work for a later ``ask(state, rng)`` that needs no state (hook)."""
+        """Start making the random draws of an ask with ``rng`` on a background thread.
+
+        An algorithm whose draws depend on the generator and a fixed shape alone (``_draw_key``
+        not None, ``_draw(rng, key)``) has them made while the previous generation plays; a
+        copy of ``rng`` is used, and the ask that receives ``rng`` in the same state takes them
+        (and leaves ``rng`` where drawing would have). An ask with any other generator, or
+        another shape, draws for itself as usual.
+        """
+        key = self._draw_key()
+        if key is None:
+            return
+        twin = copy.deepcopy(rng)
+        result = {}
+
+        def draw():
+            started = time.perf_counter()
+            try:
+                result["draws"] = self._draw(twin, key)
+            except BaseException as error:  # raised by the ask that takes the draws
+                result["error"] = error
+            result["seconds"] = time.perf_counter() - started
+
+        thread = threading.Thread(target=draw, name="evosandbox-draws", daemon=True)
+        thread.start()
+        self._prefetched = (rng.bit_generator.state, key, twin, thread, result)
+
+    def _draws_for(self, rng, key):
+        """Return the draws of this ask: the prefetched ones when they were made for it."""
+        prefetched, self._prefetched = getattr(self, "_prefetched", None), None
+        if prefetched is not None:
+            state, expected, twin, thread, result = prefetched
+            thread.join()
+            self.timings["draws"] += result.get("seconds", 0.0)
+            if expected == key and rng.bit_generator.state == state:
+                if "error" in result:
+                    raise result["error"]
+                rng.bit_generator.state = twin.bit_generator.state
+                return result["draws"]
+        return self._draw(rng, key)
+
+    def _draw_key(self):
+        """Return the shape the draws of an ask depend on besides the generator (None: no prefetch)."""
+        return None
+
+    def _draw(self, rng, key):
+        """Make the random draws of an ask (hook, with ``_draw_key``)."""
+        raise NotImplementedError
 
     def tell(self, state, offspring, ids, fitness):
         """Return the next state given the scored offspring's ids and fitness (N, F)."""
@@ -726,44 +772,10 @@ class GeneticAlgorithm(Algorithm):
             return 0
         return parents if self.parameters.elite < 0 else min(self.parameters.elite, parents)
 
-    def prefetch(self, rng):
-        """Start making the draws of an ask with ``rng`` on a background thread.
-
-        The draws depend on the generator alone, so they are made while the previous
-        generation plays; a copy of ``rng`` is used, and the ask that receives ``rng`` in the
-        same state takes them (and leaves ``rng`` where drawing would have). An ask with any
-        other generator, or another batch shape, draws for itself as usual.
-        """
+    def _draw_key(self):
+        """Return the children count: the draws of an ask depend on it and the generator alone."""
         size = self.parameters.population_size
-        children = size - self._copies(min(self.parameters.parents, size))
-        twin = copy.deepcopy(rng)
-        result = {}
-
-        def draw():
-            started = time.perf_counter()
-            try:
-                result["draws"] = self._draw(twin, children)
-            except BaseException as error:  # raised by the ask that takes the draws
-                result["error"] = error
-            result["seconds"] = time.perf_counter() - started
-
-        thread = threading.Thread(target=draw, name="evosandbox-draws", daemon=True)
-        thread.start()
-        self._prefetched = (rng.bit_generator.state, children, twin, thread, result)
-
-    def _draws_for(self, rng, children):
-        """Return the draws of this ask: the prefetched ones when they were made for it."""
-        prefetched, self._prefetched = getattr(self, "_prefetched", None), None
-        if prefetched is not None:
-            state, expected, twin, thread, result = prefetched
-            thread.join()
-            self.timings["draws"] += result.get("seconds", 0.0)
-            if expected == children and rng.bit_generator.state == state:
-                if "error" in result:
-                    raise result["error"]
-                rng.bit_generator.state = twin.bit_generator.state
-                return result["draws"]
-        return self._draw(rng, children)
+        return size - self._copies(min(self.parameters.parents, size))
 
     def _draw(self, rng, children):
         """Make every random draw of an ask with ``children`` children, in a fixed order.
@@ -927,19 +939,31 @@ class EvolutionStrategy(Algorithm):
         if state.mean is None:
             genomes = np.ascontiguousarray(self.initial_genomes(size, rng), dtype=np.float32)
             return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy())
-        pairs = (size - 1) // 2
-        noise = rng.standard_normal((pairs, self.genome_length), dtype=np.float32)
+        noise, extra = self._draws_for(rng, self._draw_key())
         genomes = np.empty((size, self.genome_length), np.float32)
         sigma = np.float32(self.parameters.es_sigma)
         mirrored_samples(state.mean, noise, sigma, genomes)
-        if size > 1 + 2 * pairs:  # an even population: one unmirrored sample fills the last row
-            genomes[-1] = state.mean + sigma * rng.standard_normal(self.genome_length, dtype=np.float32)
+        if extra is not None:  # an even population: one unmirrored sample fills the last row
+            genomes[-1] = state.mean + sigma * extra
         origin = none.copy()
         origin[0] = state.mean_origin
         operator = np.full(size, OPERATOR_ES, np.uint8)
         if state.mean_origin >= 0:
             operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
         return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin)
+
+    def _draw_key(self):
+        """Return (pairs, whether an unmirrored sample fills the last row)."""
+        size = self.parameters.population_size
+        pairs = (size - 1) // 2
+        return pairs, size > 1 + 2 * pairs
+
+    def _draw(self, rng, key):
+        """Draw the standard-normal noise of the mirrored pairs, then of the unmirrored row."""
+        pairs, unmirrored = key
+        noise = rng.standard_normal((pairs, self.genome_length), dtype=np.float32)
+        extra = rng.standard_normal(self.genome_length, dtype=np.float32) if unmirrored else None
+        return noise, extra
 
     def _tell(self, state, offspring, ids, fitness):
         """Return the state after one Adam step along the estimated gradient (hook)."""
