@@ -143,38 +143,11 @@ def rollout_with_visits(world, params, level_seeds, seed):
     The kernel records trajectories (positions are what is needed); the per-step copies
     simulate.rollout makes for replays are skipped. Returns the Rollout with ``visited``.
     """
-    from evosandbox.kernels.rollout import rollout_kernel
-    from evosandbox.simulate import Rollout, _policy_arrays
-    from evosandbox.worlds import compile_world, level_arguments
+    from evosandbox.simulate import play
 
-    arrays = compile_world(world)
-    level_seeds = np.ascontiguousarray(level_seeds, dtype=np.uint64)
-    kind, color, w_in, b_h, w_rec, w_out, b_out = _policy_arrays(world, params)
-    shape = (w_in.shape[0], level_seeds.shape[0], world.lifetime.episodes)
-    steps_max = world.max_steps
-    entered_tile, entered_color = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-    steps, returns = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
-    positions = np.empty(shape + (steps_max + 1, 2), np.int16)
-    headings = np.empty(shape + (steps_max + 1,), np.int8)
-    actions = np.empty(shape + (steps_max,), np.int8)
-    rewards = np.empty(shape + (steps_max,), np.float32)
-    hidden = np.empty(shape + (steps_max, b_h.shape[1]), np.float32)
-    grids = np.empty((shape[1], arrays.height, arrays.width, 2), np.uint8)
-    observation = world.observation
-    started = time.perf_counter()
-    rollout_kernel(
-        arrays.height, arrays.width, *level_arguments(arrays),
-        world.max_steps, world.lifetime.episodes, world.lifetime.reset_state, np.float32(world.rewards.door),
-        np.float32(world.rewards.step_cost), arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length,
-        observation.type_radius, observation.color_radius, arrays.action_input_base, arrays.reward_index,
-        level_seeds, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
-        kind, color, w_in, b_h, w_rec, w_out, b_out,
-        entered_tile, entered_color, steps, returns,
-        True, grids, positions, headings, actions, rewards, hidden,
-    )
-    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed),
-                     kernel_seconds=time.perf_counter() - started)
-    result.visited = visited_cells(positions, steps, arrays.width)
+    result, recording = play(world, params, level_seeds, seed, record=True)
+    grids, positions = recording[:2]
+    result.visited = visited_cells(positions, result.steps, grids.shape[2])
     return result
 
 

@@ -106,6 +106,21 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
     Returns:
         A Rollout with (P, L, K) outcome arrays.
     """
+    result, recording = play(spec, policy, level_seeds, seed, record)
+    if record:
+        grids, positions, headings, actions, rewards, hidden = recording
+        _hold_final_state(positions, headings, hidden, result.steps)
+        result.grids, result.positions, result.headings = grids, positions, headings
+        result.actions, result.rewards, result.hidden = actions, rewards, hidden
+    return result
+
+
+def play(spec, policy, level_seeds, seed=0, record=False):
+    """Call the rollout kernel once: return (Rollout, recording).
+
+    ``recording`` is (grids, positions, headings, actions, rewards, hidden) as the kernel wrote
+    them (a trajectory stops at its episode's last step) when ``record``, else None.
+    """
     arrays = compile_world(spec)
     level_seeds = np.ascontiguousarray(level_seeds, dtype=np.uint64)
     if level_seeds.ndim != 1:
@@ -141,11 +156,8 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
     )
     result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed),
                      kernel_seconds=time.perf_counter() - started)
-    if record:
-        _hold_final_state(positions, headings, hidden, steps)
-        result.grids, result.positions, result.headings = grids, positions, headings
-        result.actions, result.rewards, result.hidden = actions, rewards, hidden
-    return result
+    recording = (grids, positions, headings, actions, rewards, hidden) if record else None
+    return result, recording
 
 
 def _hold_final_state(positions, headings, hidden, steps):
