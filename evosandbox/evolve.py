@@ -595,6 +595,15 @@ class Algorithm:
                 return result["draws"]
         return self._draw(rng, key)
 
+    def validation_candidates(self, state, offspring, origins, base_fitness, count):
+        """Return (origin id, genome) pairs this algorithm offers for validation after a tell.
+
+        By default the generation's best-scoring individual; ``count`` is the configured
+        number of candidates, for algorithms that keep a ranked pool.
+        """
+        best = int(np.argmax(base_fitness))
+        return [(origins[best], offspring.genomes[best])]
+
     def _draw_key(self):
         """Return the shape the draws of an ask depend on besides the generator (None: no prefetch)."""
         return None
@@ -771,6 +780,10 @@ class GeneticAlgorithm(Algorithm):
         if self.parameters.scheme != "mu+lambda":
             return 0
         return parents if self.parameters.elite < 0 else min(self.parameters.elite, parents)
+
+    def validation_candidates(self, state, offspring, origins, base_fitness, count):
+        """Return the ``count`` best parents of the pool (ranked by selection fitness)."""
+        return list(zip(state.origins[:count], state.genomes[:count]))
 
     def _draw_key(self):
         """Return the children count: the draws of an ask depend on it and the generator alone."""
@@ -951,6 +964,10 @@ class EvolutionStrategy(Algorithm):
         if state.mean_origin >= 0:
             operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
         return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin)
+
+    def validation_candidates(self, state, offspring, origins, base_fitness, count):
+        """Return row 0: from generation 1 on, the mean, the strategy's best guess."""
+        return [(origins[0], offspring.genomes[0])]
 
     def _draw_key(self):
         """Return (pairs, whether an unmirrored sample fills the last row)."""
@@ -1502,17 +1519,11 @@ class _Loop:
         for member in state.hall_of_fame:
             if member.origin not in state.validated:
                 candidates.setdefault(member.origin, np.asarray(member, np.float32))
-        algorithm_state = state.algorithm_state
-        if isinstance(algorithm_state, PopulationState):
-            top = algorithm_state.origins[:config.validation_candidates]
-            for origin, genome in zip(top, algorithm_state.genomes[:config.validation_candidates]):
-                if int(origin) not in state.validated:
-                    candidates.setdefault(int(origin), genome)
-        else:
-            # The ES mean (row 0) is its best guess; other algorithms offer their best sample.
-            best = 0 if isinstance(algorithm_state, EsState) else int(np.argmax(base_fitness))
-            if int(origins[best]) not in state.validated:
-                candidates.setdefault(int(origins[best]), offspring.genomes[best])
+        offered = self.algorithm.validation_candidates(state.algorithm_state, offspring, origins, base_fitness,
+                                                       config.validation_candidates)
+        for origin, genome in offered:
+            if int(origin) not in state.validated:
+                candidates.setdefault(int(origin), genome)
         if candidates:
             order = sorted(candidates)
             genomes = np.stack([candidates[o] for o in order])
