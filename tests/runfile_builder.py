@@ -12,7 +12,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 LIBVER = ("v110", "latest")
-OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma")
+OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma", "es")
 TEST_COLUMNS = (
     ("id", np.int64),
     ("generation", np.int32),
@@ -23,7 +23,11 @@ TEST_COLUMNS = (
     ("timeout_rate", np.float32),
     ("episodes", np.int32),
 )
-TRAIN_WORLD_TEXT = """name = "synthetic-train"
+
+
+def _world_text(name, door_color, ball_color):
+    """Return a small open world's TOML: one door and one ball of the given colours."""
+    return f"""name = "{name}"
 
 [grid]
 generator = "open"
@@ -37,32 +41,16 @@ type_radius = 1
 color_radius = 2
 
 [door]
-colors = ["red"]
+colors = ["{door_color}"]
 
 [[objects]]
 kind = "ball"
-colors = ["green"]
+colors = ["{ball_color}"]
 """
-TEST_WORLD_TEXT = """name = "synthetic-test"
 
-[grid]
-generator = "open"
-width = 9
-height = 9
-max_steps = 40
 
-[observation]
-view_size = 3
-type_radius = 1
-color_radius = 2
-
-[door]
-colors = ["blue"]
-
-[[objects]]
-kind = "ball"
-colors = ["red"]
-"""
+TRAIN_WORLD_TEXT = _world_text("synthetic-train", "red", "green")
+TEST_WORLD_TEXT = _world_text("synthetic-test", "blue", "red")
 GENOME_PRESET_TEXT = """name = "synthetic"
 encoding = "direct"
 
