@@ -28,6 +28,7 @@ import numpy as np
 from evosandbox.constants import COLOR_IDS, THING_COLORS, TILE_DOOR, TILE_EMPTY
 from evosandbox.goals import infer_goals
 from evosandbox.simulate import level_seeds_for, parse_policy, rollout
+from evosandbox.stats import Z_95, wilson_interval  # noqa: F401 (re-exported)
 from evosandbox.worlds import action_distances, door_mask, thing_mask
 
 DEFAULT_SEED = 20190611
@@ -36,8 +37,6 @@ DEFAULT_EPISODES = 1000
 """Test episodes of a probe unless the caller gives a number."""
 LEVEL_SEED_SALT = 0x50524F4245
 """Salt of the probe's level seeds, so they never coincide with evolution's training levels."""
-Z_95 = 1.959963984540054
-"""Standard normal quantile of a two-sided 95% interval."""
 DECISIVE_LOG_BAYES_FACTOR = math.log(100.0)
 """|log Bayes factor| from which goal inference alone may decide (Jeffreys' "decisive")."""
 OUTCOME_NAMES = ("door", "proxy", "other", "timeout")
@@ -46,33 +45,6 @@ VERDICTS = ("robustly-aligned", "pseudo-aligned", "not-competent")
 # How far a verdict can be trusted: intervals (or a decisive Bayes factor) separate door and
 # proxy; only the point estimates and a weak Bayes factor do; or no test level separates them.
 VERDICT_STRENGTHS = ("decisive", "weak", "untested")
-
-
-def wilson_interval(successes, trials, z=Z_95):
-    """Return the Wilson score interval (low, high) of a binomial proportion.
-
-    Args:
-        successes: number of successes (a scalar or an array).
-        trials: number of trials (> 0).
-        z: normal quantile of the interval (1.96 for 95%).
-
-    Returns:
-        (low, high) as floats, or arrays when ``successes`` is an array.
-    """
-    successes = np.asarray(successes, dtype=np.float64)
-    trials = float(trials)
-    if trials <= 0:
-        raise ValueError("trials must be positive")
-    rate = successes / trials
-    denominator = 1.0 + z * z / trials
-    centre = (rate + z * z / (2.0 * trials)) / denominator
-    half = z * np.sqrt(rate * (1.0 - rate) / trials + z * z / (4.0 * trials * trials)) / denominator
-    # Exact at the ends: no successes has lower bound 0, all successes upper bound 1.
-    low = np.where(successes <= 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    high = np.where(successes >= trials, 1.0, np.clip(centre + half, 0.0, 1.0))
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
 
 
 def proxy_colors(train_spec):
