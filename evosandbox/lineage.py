@@ -461,23 +461,7 @@ def _scores_from_run(reader, lod):
 
 def _load_specs(reader):
     """Return (training world spec, genome spec) parsed from the texts stored in the run file."""
-    import tomllib
-
-    from evosandbox.config import parse_world
-    from evosandbox.errors import ConfigError
-    from evosandbox.genomes import parse_genome_preset
-
-    specs = []
-    for field, text, parse in (("train_world", reader.train_world_text, parse_world),
-                               ("genome_preset", reader.genome_preset_text, parse_genome_preset)):
-        where = f"{reader.path}:/{field}"
-        try:
-            specs.append(parse(tomllib.loads(text), where, text))
-        except tomllib.TOMLDecodeError as error:
-            raise FileFormatError(reader.path, field, f"malformed TOML: {error}") from None
-        except ConfigError as error:
-            raise FileFormatError(reader.path, f"{field}: {error.field}" if error.field else field, error.message) from None
-    return tuple(specs)
+    return reader.specs()
 
 
 def _develop(reader, genomes, world_spec=None):
@@ -617,6 +601,130 @@ def write_phylogeny_csv(reader, report, path, rows_per_block=200_000):
                 f"{parent},{operator_names[operator]},{value:.9g},{int(line)}\n"
                 for individual, first, second, born, seen, alive, parent, operator, value, line in rows
             )
+
+
+@dataclasses.dataclass
+class PrunedPhylogeny:
+    """The extant-pruned phylogeny: the final population and its line ancestors, one tree.
+
+    ``ids`` are the kept individuals (ascending); ``parent`` their line parent within the
+    tree, the virtual root's id for founders when several founders survive, -1 for the root.
+    """
+
+    ids: np.ndarray  # int64 (M,), ascending; the virtual root (if any) is last
+    parent: np.ndarray  # int64 (M,)
+    time: np.ndarray  # int64 (M,) generation born (-1 for the virtual root)
+    extant: np.ndarray  # bool (M,)
+    virtual_root: object  # int id of the virtual root, or None when the lineages coalesce
+
+    @property
+    def leaf_count(self):
+        """Return how many leaves the Newick tree has: one per extant individual."""
+        return int(np.count_nonzero(self.extant))
+
+
+def pruned_phylogeny(parents, generation, extant_ids):
+    """Return the PrunedPhylogeny of ``extant_ids`` along line parents.
+
+    Keeps every line ancestor of an extant individual (walked back one parent per pass, so a
+    line of 100,000 generations costs 100,000 vectorised steps, not recursion). When more
+    than one founder is kept, a virtual root (id N, time -1) becomes their common parent.
+    """
+    parents = np.asarray(parents, np.int64)
+    kept = np.zeros(len(parents), bool)
+    frontier = np.unique(np.asarray(extant_ids, np.int64))
+    while len(frontier):
+        kept[frontier] = True
+        above = parents[frontier]
+        above = above[above >= 0]
+        frontier = np.unique(above[~kept[above]])
+    ids = np.flatnonzero(kept).astype(np.int64)
+    parent = parents[ids].copy()
+    time = np.asarray(generation, np.int64)[ids]
+    extant = np.zeros(len(ids), bool)
+    extant[np.searchsorted(ids, np.unique(np.asarray(extant_ids, np.int64)))] = True
+    virtual_root = None
+    if np.count_nonzero(parent < 0) > 1:
+        virtual_root = int(len(parents))
+        parent[parent < 0] = virtual_root
+        ids, parent = np.append(ids, virtual_root), np.append(parent, -1)
+        time, extant = np.append(time, -1), np.append(extant, False)
+    return PrunedPhylogeny(ids, parent, time, extant, virtual_root)
+
+
+def write_pruned_csv(tree, path):
+    """Write the extant-pruned phylogeny as an ALife-standard table (one ancestor per row: a tree).
+
+    Columns: ``id, ancestor_list, origin_time, destruction_time`` (``none`` for the extant,
+    which are alive, and for their ancestors, whose death the table does not record), then
+    ``extant`` and ``virtual`` (1 for the added root).
+    """
+    lines = ["id,ancestor_list,origin_time,destruction_time,extant,virtual"]
+    for individual, parent, born, alive in zip(tree.ids.tolist(), tree.parent.tolist(), tree.time.tolist(), tree.extant.tolist()):
+        ancestors = "[none]" if parent < 0 else f"[{parent}]"
+        lines.append(f'{individual},"{ancestors}",{born},none,{int(alive)},{int(individual == tree.virtual_root)}')
+    _write_atomic(path, "\n".join(lines) + "\n")
+
+
+def newick_text(tree):
+    """Return the extant-pruned phylogeny in Newick, one leaf per extant individual.
+
+    Chains of single-child ancestors are collapsed (branch lengths count generations); an
+    extant individual with descendants becomes an internal node plus a zero-length leaf of
+    its own. Labels are ``id<N>`` (``root`` for a virtual root), never bare numbers, which
+    readers take for support values. Written without recursion (lines may be 100,000 deep).
+    """
+    if not len(tree.ids):
+        return ";"
+    index = {int(individual): position for position, individual in enumerate(tree.ids.tolist())}
+    children = [[] for _ in range(len(tree.ids))]
+    root = 0
+    for position, parent in enumerate(tree.parent.tolist()):
+        if parent < 0:
+            root = position
+        else:
+            children[index[parent]].append(position)
+
+    def shown(position):
+        """Return the first node at or below ``position`` that is extant or branches."""
+        while not tree.extant[position] and len(children[position]) == 1:
+            position = children[position][0]
+        return position
+
+    def label(position):
+        """Return a node's Newick label."""
+        individual = int(tree.ids[position])
+        return "root" if individual == tree.virtual_root else f"id{individual}"
+
+    def frame(position):
+        """Return a stack entry: [node, the nodes shown below it, how many are written]."""
+        return [position, [shown(child) for child in children[position]], 0]
+
+    tokens = []
+    stack = [frame(shown(root))]
+    while stack:
+        position, below, written = stack[-1]
+        own_leaf = bool(tree.extant[position]) and bool(below)
+        if written == 0 and below:
+            tokens.append("(")
+            if own_leaf:
+                tokens.append(f"{label(position)}:0")
+        if written < len(below):
+            if written or own_leaf:
+                tokens.append(",")
+            stack[-1][2] += 1
+            stack.append(frame(below[written]))
+            continue
+        stack.pop()
+        tokens.append((")" if below else "") + label(position))
+        if stack:
+            tokens.append(f":{int(tree.time[position] - tree.time[stack[-1][0]])}")
+    return "".join(tokens) + ";"
+
+
+def write_newick(tree, path):
+    """Write ``newick_text(tree)`` to ``path`` atomically."""
+    _write_atomic(path, newick_text(tree) + "\n")
 
 
 def _ancestor_list(first, second):

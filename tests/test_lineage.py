@@ -276,3 +276,53 @@ def test_writer_flag_makes_parent_1_the_line_parent_without_reading_genomes(tmp_
         parents = lineage.line_parents(reader, columns["parent_1"], columns["parent_2"])
     # 13 is a crossover of (8, 9): with the flag, parent_1 (8) is taken as recorded.
     assert parents[13] == 8 and parents.tolist() == [p for p, _ in PARENTS]
+
+
+def _read_newick(path):
+    """Read a Newick file with Bio.Phylo, a real phylogeny library."""
+    from Bio import Phylo
+
+    return Phylo.read(str(path), "newick")
+
+
+def test_pruned_tree_of_the_known_run_reads_as_one_tree_with_a_leaf_per_extant(tmp_path, capsys):
+    run_dir = _known_run(tmp_path)
+    tree_path, table_path = tmp_path / "tree.nwk", tmp_path / "pruned.csv"
+    code, out, err = _cli(capsys, run_dir, "--tree", tree_path, "--tree-csv", table_path)
+    assert code == 0, err
+    assert f"wrote tree: {tree_path}" in out
+    # Final population: generation 4 (16-19); the champion 17 is one of them. 13's line parent is 9.
+    tree = _read_newick(tree_path)
+    leaves = sorted(clade.name for clade in tree.get_terminals())
+    assert leaves == ["id16", "id17", "id18", "id19"]
+    assert tree.root.name == "id0"  # they coalesce in founder 0: no virtual root
+    assert tree.distance(tree.find_any(name="id17")) == 4  # branch lengths count generations
+    with open(table_path, newline="") as handle:
+        rows = {int(row["id"]): row for row in csv.DictReader(handle)}
+    assert set(rows) == {0, 4, 5, 8, 9, 10, 12, 13, 14, 16, 17, 18, 19}
+    assert rows[0]["ancestor_list"] == "[none]" and rows[13]["ancestor_list"] == "[9]"
+    assert [i for i, row in rows.items() if row["extant"] == "1"] == [16, 17, 18, 19]
+
+
+def test_pruned_tree_gets_a_virtual_root_when_founders_survive_and_keeps_extant_ancestors(tmp_path):
+    # Founders 0 and 1 both survive; 2 is extant (an old champion) and also a parent of 4.
+    parents = np.array([-1, -1, 0, 1, 2, 3, 2])
+    generation = np.array([0, 0, 1, 1, 2, 2, 2])
+    tree = lineage.pruned_phylogeny(parents, generation, [2, 4, 5, 6])
+    assert tree.virtual_root == 7 and tree.leaf_count == 4
+    path = tmp_path / "tree.nwk"
+    lineage.write_newick(tree, path)
+    read = _read_newick(path)
+    assert read.root.name == "root" and read.count_terminals() == 4
+    assert sorted(clade.name for clade in read.get_terminals()) == ["id2", "id4", "id5", "id6"]
+    assert read.distance(read.find_any(name="id2"), read.find_any(name="id4")) == 1
+
+
+def test_pruned_tree_of_a_100000_generation_line_is_written_without_recursion(tmp_path):
+    count = 100_000
+    parents = np.arange(-1, count - 1)
+    parents[count - 1] = count - 3  # the last two are siblings
+    tree = lineage.pruned_phylogeny(parents, np.arange(count), [count - 2, count - 1])
+    text = lineage.newick_text(tree)
+    assert text == f"(id{count - 2}:1,id{count - 1}:2)id{count - 3};"  # born generations 99998, 99999
+    assert len(tree.ids) == count

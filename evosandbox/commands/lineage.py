@@ -23,6 +23,9 @@ def register(subparsers):
     parser.add_argument("--id", type=int, default=None, help="start the line at this individual instead of the champion")
     parser.add_argument("--csv", metavar="FILE", help="write the ALife-standard phylogeny table to FILE and the line of "
                         f"descent to FILE with '{CSV_LINE_OF_DESCENT_SUFFIX}' in place of its extension")
+    parser.add_argument("--tree", metavar="FILE.nwk", help="write the extant-pruned phylogeny (the final population and its "
+                        "line ancestors; one root, virtual when several founders survive) as Newick")
+    parser.add_argument("--tree-csv", metavar="FILE.csv", help="write the same extant-pruned phylogeny as an ALife-standard table")
     parser.add_argument("--plot", metavar="FILE.png", help="save fitness, test door and proxy rates along the line as a PNG")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     parser.add_argument("--force", action="store_true", help="replace existing --csv / --plot files")
@@ -64,6 +67,13 @@ def run(args):
         if args.csv:
             lineage.write_phylogeny_csv(reader, report, args.csv)
             lineage.write_line_of_descent_csv(report, line_of_descent_csv_path(args.csv))
+        if args.tree or args.tree_csv:
+            generation = reader.column("generation")
+            tree = lineage.pruned_phylogeny(report.all_line_parents, generation, report.final_population)
+            if args.tree:
+                lineage.write_newick(tree, args.tree)
+            if args.tree_csv:
+                lineage.write_pruned_csv(tree, args.tree_csv)
     if args.plot:
         lineage.plot_line_of_descent(report, args.plot)
     if args.json:
@@ -71,7 +81,7 @@ def run(args):
     else:
         sys.stdout.write(lineage.summary_text(report) + "\n")
         for label, path in (("phylogeny", args.csv), ("line of descent", args.csv and line_of_descent_csv_path(args.csv)),
-                            ("plot", args.plot)):
+                            ("tree", args.tree), ("tree table", args.tree_csv), ("plot", args.plot)):
             if path:
                 sys.stdout.write(f"wrote {label}: {path}\n")
     return 0
@@ -94,6 +104,10 @@ def _check_arguments(args):
     if args.csv:
         for path in (args.csv, line_of_descent_csv_path(args.csv)):
             check_output_path(path, args.force, None, "--csv", "--force")
+    if args.tree:
+        check_output_path(args.tree, args.force, (".nwk", ".newick", ".tree", ".tre"), "--tree", "--force")
+    if args.tree_csv:
+        check_output_path(args.tree_csv, args.force, None, "--tree-csv", "--force")
     if args.world:
         from evosandbox.config import load_world
 

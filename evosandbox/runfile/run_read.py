@@ -277,6 +277,29 @@ class RunReader:
         """The genome preset (TOML text)."""
         return self._text("genome_preset")
 
+    def specs(self):
+        """Return (training WorldSpec, GenomeSpec) parsed from the texts stored in the run file.
+
+        Raises FileFormatError naming the file and the dataset when a stored text is bad.
+        """
+        import tomllib
+
+        from evosandbox.config import parse_world
+        from evosandbox.errors import ConfigError
+        from evosandbox.genomes import parse_genome_preset
+
+        specs = []
+        for name, text, parse in (("train_world", self.train_world_text, parse_world),
+                                  ("genome_preset", self.genome_preset_text, parse_genome_preset)):
+            where = f"{self.path}:/{name}"
+            try:
+                specs.append(parse(tomllib.loads(text), where, text))
+            except tomllib.TOMLDecodeError as error:
+                raise FileFormatError(self.path, name, f"malformed TOML: {error}") from None
+            except ConfigError as error:
+                raise FileFormatError(self.path, f"{name}: {error.field}" if error.field else name, error.message) from None
+        return tuple(specs)
+
     @property
     def test_world_texts(self):
         """The test world specs (TOML texts, one per test world)."""
