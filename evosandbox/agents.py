@@ -10,12 +10,11 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
-import h5py
 import numpy as np
 
 from evosandbox.config import parse_world
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
-from evosandbox.runfile.common import read_attr_str
+from evosandbox.runfile.common import open_for_reading, read_attr_str
 from evosandbox.worlds import resolve_world
 
 RUN_FORMAT = "evosandbox-run"
@@ -116,24 +115,13 @@ def _resolve_file(path, world_spec, individual_id):
     if not os.path.exists(run_file):
         what = "a RUN_DIR without run.h5" if os.path.isdir(path) else "no such file"
         raise FileFormatError(run_file if os.path.isdir(path) else path, None, what)
-    found = _file_format(run_file)
+    with open_for_reading(run_file, (RUN_FORMAT, GENOME_FORMAT)) as handle:
+        found = read_attr_str(handle, "format")
     if found == RUN_FORMAT:
         return _resolve_run(path, run_file, world_spec, individual_id)
-    if found == GENOME_FORMAT:
-        if individual_id is not None:
-            raise UsageError("--id picks an individual of a run; a genome file holds one genome", field="--id")
-        return _resolve_genome_file(path, world_spec)
-    what = f"'{found}'" if found else "missing"
-    raise FileFormatError(run_file, "format", f"expected '{RUN_FORMAT}' or '{GENOME_FORMAT}', found {what}")
-
-
-def _file_format(path):
-    """Return the ``format`` attribute of an HDF5 file, or raise FileFormatError if it is not HDF5."""
-    try:
-        with h5py.File(path, "r") as handle:
-            return read_attr_str(handle, "format")
-    except OSError as error:
-        raise FileFormatError(path, None, f"not a readable HDF5 file ({str(error).splitlines()[0][:100]})") from None
+    if individual_id is not None:
+        raise UsageError("--id picks an individual of a run; a genome file holds one genome", field="--id")
+    return _resolve_genome_file(path, world_spec)
 
 
 def _resolve_run(path, run_file, world_spec, individual_id):

@@ -1,6 +1,7 @@
 """Shared HDF5 conventions: format names, schema versions, safe opening with clear errors."""
 
 import os
+import struct
 
 import h5py
 
@@ -8,27 +9,87 @@ from evosandbox.errors import FileFormatError
 
 # Readable by h5dump 1.10 while allowing SWMR on the run file.
 LIBVER = ("v110", "latest")
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def open_for_reading(path, expected_format, swmr=False):
-    """Open an evosandbox HDF5 file for reading, or raise FileFormatError naming what is wrong."""
+    """Open an evosandbox HDF5 file for reading, or raise FileFormatError naming what is wrong.
+
+    ``expected_format`` is one format name or a tuple of the names accepted. A file whose
+    writer died without closing it is flagged "open for write"; it is opened as an SWMR
+    reader, which reads everything that writer committed.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileFormatError(path, None, "no such file")
     if os.path.isdir(path):
         raise FileFormatError(path, None, "is a directory, expected an HDF5 file")
+    check_not_truncated(path)
     try:
-        handle = h5py.File(path, "r", swmr=swmr)
+        handle = _open(path, swmr)
     except OSError as error:
         raise FileFormatError(path, None, f"not a readable HDF5 file ({_short(error)})") from None
-    found = handle.attrs.get("format")
-    if isinstance(found, bytes):
-        found = found.decode()
-    if found != expected_format:
+    expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
+    found = read_attr_str(handle, "format")
+    if found not in expected:
         handle.close()
         what = f"'{found}'" if found is not None else "missing"
-        raise FileFormatError(path, "format", f"expected '{expected_format}', found {what}")
+        names = " or ".join(f"'{name}'" for name in expected)
+        raise FileFormatError(path, "format", f"expected {names}, found {what}")
     return handle
+
+
+def _open(path, swmr):
+    """Open with h5py; retry as an SWMR reader when a crashed writer left the file marked open."""
+    try:
+        return h5py.File(path, "r", swmr=swmr)
+    except OSError as error:
+        if swmr or "already open for write" not in str(error):
+            raise
+        return h5py.File(path, "r", swmr=True)
+
+
+def check_not_truncated(path):
+    """Raise FileFormatError when a file is shorter than the end-of-file its HDF5 superblock records.
+
+    HDF5 makes this check itself, except for SWMR readers, which then read zeros past the cut
+    (silently wrong genomes) or retry a damaged index for minutes. A writer extends the file
+    to its recorded end at every flush, so only a file cut short (a full disk, a failed copy)
+    fails this, apart from the first instant of a new file, before anything is committed.
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            recorded = _recorded_end_of_file(handle, size)
+    except OSError as error:
+        raise FileFormatError(path, None, f"cannot read ({error.strerror or error})") from None
+    if recorded is not None and size < recorded:
+        raise FileFormatError(path, None, f"truncated: {size:,} bytes, but its HDF5 header records {recorded:,} "
+                                          "(cut short by a full disk or an interrupted copy?)")
+
+
+def _recorded_end_of_file(handle, size):
+    """Return the end-of-file address in the first HDF5 superblock of an open file, or None."""
+    offset = 0
+    while offset + 64 <= size:  # HDF5 looks for the superblock at 0, 512, 1024, 2048, ...
+        handle.seek(offset)
+        block = handle.read(64)
+        if block[:8] == _SIGNATURE:
+            version = block[8]
+            if version in (0, 1):
+                offset_size, first = block[13], (24 if version == 0 else 28)
+            elif version in (2, 3):
+                offset_size, first = block[9], 12
+            else:
+                return None
+            code = {4: "<I", 8: "<Q"}.get(offset_size)
+            if code is None:
+                return None
+            # Base address, then the free-space (v0/1) or extension (v2/3) address, then end of file.
+            recorded = struct.unpack_from(code, block, first + 2 * offset_size)[0]
+            return None if recorded == (1 << (8 * offset_size)) - 1 else recorded
+        offset = 512 if offset == 0 else offset * 2
+    return None
 
 
 def check_schema(handle, path, supported):
@@ -47,6 +108,9 @@ def read_attr_str(handle, name, default=None):
     return value
 
 
-def _short(error):
-    """Return the first line of an h5py error message."""
-    return str(error).splitlines()[0][:120]
+def _short(error, limit=160):
+    """Return the first line of an h5py error message, shortened at a word boundary."""
+    line = (str(error).splitlines() or [type(error).__name__])[0]
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0] + " ..."
