@@ -10,7 +10,19 @@ the world (population --ga-population, --levels fresh levels per generation, fit
 rate) and reports the best and mean door rate of the final elite on 64 unseen levels: a quick
 check that each encoding can get off the ground.
 
+Per preset it also reports neuronal diversity (Nisioti et al. 2024): the mean cosine similarity
+of hidden units' incoming weight vectors over 16 random genomes (near 1: every neuron grew alike;
+a direct encoding's random neurons sit near 0).
+
+With --distill RUN_DIR (a competent run, e.g. of configs/red-doors.toml) it asks "representation
+or search?" without the environment: the run's champion plays --distill-levels training levels,
+its observations and actions are recorded, and each preset's genome is fitted to imitate those
+actions (teacher forcing, a natural evolution strategy on the cross-entropy for
+--distill-iterations steps); the fitted controller is then played on --distill-test fresh levels.
+If an encoding cannot reach about the teacher's door rate this way, it cannot express the policy.
+
     python benchmarks/funnel.py [--json] [--world worlds/red-doors-train.toml] [--evolve 30]
+    python benchmarks/funnel.py --distill /work/out/funnel/direct --presets genomes/cppn.toml
 """
 
 import argparse
@@ -24,6 +36,7 @@ import numpy as np
 
 from evosandbox.config import load_world
 from evosandbox.genomes import load_genome_preset, make_encoding, mutate_gaussian, mutation_spread
+from evosandbox.simulate import level_seeds_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,12 +52,38 @@ def measure(encoding, population, repeats, seed):
         encoding.develop(genomes)
         best = min(best, time.perf_counter() - start)
     spread = mutation_spread(encoding, genomes[:64], rng)
+    from evosandbox.distill import hidden_similarity
+
+    similarity, _ = hidden_similarity(encoding.develop(genomes[:16]))
     return {
         "compression_ratio": round(encoding.compression_ratio, 2),
         "genome_length": encoding.genome_length,
         "controller_parameters": encoding.controller_shape.parameter_count,
         "develop_us_per_genome": round(best / population * 1e6, 1),
         "mutation_spread": float(f"{spread.mean():.3g}"),
+        "hidden_cosine_random": round(float(np.mean(similarity)), 3),
+    }
+
+
+def distill(encoding, world, teacher, demonstrations, held_out, args):
+    """Fit one encoding to the teacher's actions; return imitation and door-rate figures."""
+    from evosandbox.distill import door_rate, fit_to_demonstrations, hidden_similarity, imitation
+
+    fit = fit_to_demonstrations(encoding, demonstrations, iterations=args.distill_iterations, pairs=args.distill_pairs,
+                                sigma=args.distill_sigma, learning_rate=args.distill_learning_rate, seed=args.seed)
+    student = encoding.develop(fit.genome)
+    _, held_out_agreement = imitation(student, held_out)
+    fresh = level_seeds_for(args.seed, args.distill_test, salt=7)
+    similarity, _ = hidden_similarity(student)
+    return {
+        "iterations": fit.iterations,
+        "seconds": round(fit.seconds, 1),
+        "train_agreement": round(fit.agreement, 4),
+        "held_out_agreement": round(float(held_out_agreement[0]), 4),
+        "door_rate": round(float(door_rate(world, student, fresh)[0]), 4),
+        "teacher_door_rate": round(float(door_rate(world, teacher, fresh)[0]), 4),
+        "hidden_cosine": round(float(similarity[0]), 3),
+        "history": fit.history,
     }
 
 
@@ -80,24 +119,51 @@ def main(argv=None):
     parser.add_argument("--ga-population", type=int, default=128)
     parser.add_argument("--levels", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distill", metavar="RUN_DIR", help="fit every preset to this run's champion's actions")
+    parser.add_argument("--distill-levels", type=int, default=128, help="training levels the teacher is recorded on")
+    parser.add_argument("--distill-iterations", type=int, default=300)
+    parser.add_argument("--distill-pairs", type=int, default=32)
+    parser.add_argument("--distill-sigma", type=float, default=0.1)
+    parser.add_argument("--distill-learning-rate", type=float, default=0.03)
+    parser.add_argument("--distill-test", type=int, default=500, help="fresh levels the fitted controller plays")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     world = load_world(args.world)
     report = {"world": world.name, "population": args.population, "encodings": {}}
+    if args.distill:
+        from evosandbox.agents import resolve_agent
+        from evosandbox.distill import as_params, record_demonstrations
+
+        teacher = as_params(resolve_agent(world, source=args.distill).policy)
+        demonstrations = record_demonstrations(world, teacher, level_seeds_for(args.seed, args.distill_levels, salt=5))
+        held_out = record_demonstrations(world, teacher, level_seeds_for(args.seed, args.distill_levels, salt=6))
+        report["distill"] = {"teacher": args.distill, "levels": args.distill_levels, "steps": demonstrations.step_count,
+                             "teacher_door_rate_recorded": demonstrations.teacher_door_rate}
+        if not args.json:
+            print(f"teacher {args.distill}: {demonstrations.step_count} steps on {args.distill_levels} levels, "
+                  f"door rate {demonstrations.teacher_door_rate:.3f}", flush=True)
     for path in args.presets:
         spec = load_genome_preset(path)
         encoding = make_encoding(spec, world)
         figures = measure(encoding, args.population, args.repeats, args.seed)
         if args.evolve:
             figures["evolvability"] = evolve(encoding, world, args.evolve, args.ga_population, args.levels, args.seed)
+        if args.distill:
+            figures["distill"] = distill(encoding, world, teacher, demonstrations, held_out, args)
         report["encodings"][spec.name] = figures
         if not args.json:
             line = (f"{spec.name:22s} {spec.encoding:14s} genes {figures['genome_length']:6d}  params "
                     f"{figures['controller_parameters']:6d}  ratio {figures['compression_ratio']:7.1f}x  develop "
-                    f"{figures['develop_us_per_genome']:7.1f} us/genome  mutation spread {figures['mutation_spread']:.3g}")
+                    f"{figures['develop_us_per_genome']:7.1f} us/genome  mutation spread {figures['mutation_spread']:.3g}  "
+                    f"hidden cosine {figures['hidden_cosine_random']:.2f}")
             if args.evolve:
                 e = figures["evolvability"]
                 line += f"  GA door rate best {e['best_door_rate']:.2f} mean {e['mean_door_rate']:.2f}"
+            if args.distill:
+                d = figures["distill"]
+                line += (f"  distilled: agreement {d['train_agreement']:.3f} (held out {d['held_out_agreement']:.3f}), "
+                         f"door rate {d['door_rate']:.3f} (teacher {d['teacher_door_rate']:.3f}), "
+                         f"hidden cosine {d['hidden_cosine']:.2f}, {d['seconds']:.0f} s")
             print(line, flush=True)
     if args.json:
         json.dump(report, sys.stdout)

@@ -1,7 +1,7 @@
 """Genome encodings: how a small flat genome grows into a much larger controller.
 
 This is the information funnel of "Risks from Learned Optimization" (Hubinger et al. 2019):
-DNA does not list every synapse, it holds a program that builds the brain. Three encodings:
+DNA does not list every synapse, it holds a program that builds the brain. Four encodings:
 
 - ``direct``: one gene per controller weight and bias (no funnel; the control condition).
 - ``cppn``: HyperNEAT (Stanley, D'Ambrosio and Gauci 2009). Neurons sit at coordinates that
@@ -15,6 +15,9 @@ DNA does not list every synapse, it holds a program that builds the brain. Three
   from its position; for ``steps`` steps every cell updates its state from its own and its
   neighbours' states under a genome-defined local rule; weights are then read out from pairs of
   final states by genome-defined bilinear forms.
+- ``subspace``: a random linear subspace of the direct genes (Li et al. 2018): the genome's
+  ``dimensions`` coordinates are mapped by a fixed Gaussian matrix onto every weight; the
+  smooth, linear control of the funnel.
 
 Genes are standardised: initial genomes are standard normal and each encoding multiplies every
 gene by a fixed scale when developing, so one Gaussian mutation step size suits every gene and
@@ -116,20 +119,30 @@ class DevelopmentalOptions:
 
 
 @dataclass(frozen=True)
+class SubspaceOptions:
+    """Dimension and seed of the random subspace (the funnel width knob)."""
+
+    dimensions: int = 96
+    """Genes: the dimension of the random subspace of direct genes the genome moves in."""
+    projection_seed: int = 0
+    """Seeds the fixed projection matrix (part of the encoding, like a CPPN's activation cycle)."""
+
+
+@dataclass(frozen=True)
 class GenomeSpec:
     """A genome preset: encoding, controller size, funnel knobs and default mutation."""
 
     name: str
     path: str
     encoding: str
-    """Registry name: direct, cppn or developmental."""
+    """Registry name: direct, cppn, developmental or subspace."""
     hidden: int = 32
     """Hidden units of the controller."""
     recurrent: bool = True
     """Recurrent (hidden state kept between steps) or feedforward controller."""
     scales: WeightScales = WeightScales()
     options: object = DirectOptions()
-    """The encoding's own options dataclass (CppnOptions, DevelopmentalOptions, ...)."""
+    """The encoding's own options dataclass (CppnOptions, DevelopmentalOptions, SubspaceOptions)."""
     mutation_sigma: float = 0.1
     """Default standard deviation of a Gaussian gene mutation (genes are standardised)."""
     mutation_rate: float = 0.05
@@ -418,6 +431,18 @@ class Encoding:
         raise NotImplementedError
 
 
+def direct_gene_scales(shape, scales):
+    """Return the natural size of each direct gene of a controller ``shape`` (kernel order)."""
+    parts = [
+        np.full(shape.inputs * shape.hidden, scales.input),
+        np.full(shape.hidden, scales.bias),
+        np.full(shape.hidden * shape.hidden if shape.recurrent else 0, scales.recurrent / math.sqrt(shape.hidden)),
+        np.full(shape.hidden * shape.outputs, scales.output / math.sqrt(shape.hidden)),
+        np.full(shape.outputs, scales.bias),
+    ]
+    return np.concatenate(parts)
+
+
 def _kernel_outputs(params):
     """Return the five parameter arrays in kernel argument order."""
     return (params.input_weights, params.hidden_bias, params.recurrent_weights, params.output_weights,
@@ -432,16 +457,7 @@ class DirectEncoding(Encoding):
     options_class = DirectOptions
 
     def _gene_scales(self):
-        shape = self.controller_shape
-        scales = self.genome_spec.scales
-        parts = [
-            np.full(shape.inputs * shape.hidden, scales.input),
-            np.full(shape.hidden, scales.bias),
-            np.full(shape.hidden * shape.hidden if shape.recurrent else 0, scales.recurrent / math.sqrt(shape.hidden)),
-            np.full(shape.hidden * shape.outputs, scales.output / math.sqrt(shape.hidden)),
-            np.full(shape.outputs, scales.bias),
-        ]
-        return np.concatenate(parts)
+        return direct_gene_scales(self.controller_shape, self.genome_spec.scales)
 
     def develop(self, genomes, out=None):
         """Develop genomes (P, G) into ControllerParams, overwriting ``out`` when it has P rows."""
@@ -654,6 +670,46 @@ class DevelopmentalEncoding(Encoding):
         return kernels.grow_states(
             genes, self.features, self.neighbour_offsets, self.neighbour_indices, self.options.state_size,
             self.options.steps, self.options.rate)
+
+
+@register_encoding
+class SubspaceEncoding(Encoding):
+    """A random linear subspace of the direct genes (Li et al. 2018, intrinsic dimension).
+
+    The controller's direct genes are ``P @ genome`` for a fixed Gaussian matrix ``P``
+    (parameters x dimensions, entries N(0, 1 / dimensions), drawn from ``projection_seed``), so
+    a standard-normal genome grows a controller distributed like a random direct one and a gene
+    step moves every weight a little. The map is linear: the smooth control of the funnel, whose
+    width is the one knob ``dimensions``.
+    """
+
+    name = "subspace"
+    options_class = SubspaceOptions
+
+    def __init__(self, genome_spec, world_spec):
+        super().__init__(genome_spec, world_spec)
+        self.parameter_scales = np.ascontiguousarray(
+            direct_gene_scales(self.controller_shape, genome_spec.scales), dtype=np.float64)
+        rng = np.random.default_rng([self.options.projection_seed, self.options.dimensions])
+        parameters, dimensions = self.controller_shape.parameter_count, self.options.dimensions
+        self.projection = np.ascontiguousarray(
+            rng.standard_normal((parameters, dimensions), dtype=np.float32) / np.float32(math.sqrt(dimensions)))
+
+    @classmethod
+    def parse_options(cls, reader):
+        """Read the [subspace] table."""
+        defaults = SubspaceOptions()
+        return SubspaceOptions(
+            dimensions=reader.integer("dimensions", defaults.dimensions, minimum=1, maximum=100_000),
+            projection_seed=reader.integer("projection_seed", defaults.projection_seed, minimum=0, maximum=2**63 - 1),
+        )
+
+    def _gene_scales(self):
+        # Genes are the subspace coordinates themselves; the projection carries the sizes.
+        return np.ones(self.options.dimensions)
+
+    def _develop(self, genomes, params):
+        kernels.develop_subspace(genomes, self.projection, self.parameter_scales, *_kernel_outputs(params))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,6 +76,8 @@ def reference_develop(encoding, genomes):
         kernels.develop_cppn.py_func(
             genomes, encoding.gene_scales, encoding.coordinates, encoding.options.feature_nodes,
             encoding.options.pair_nodes, encoding.options.threshold, encoding.class_scales, *outputs)
+    elif encoding.name == "subspace":
+        kernels.develop_subspace.py_func(genomes, encoding.projection, encoding.parameter_scales, *outputs)
     else:
         kernels.develop_developmental.py_func(
             genomes, encoding.gene_scales, encoding.features, encoding.neighbour_offsets, encoding.neighbour_indices,
@@ -121,7 +123,8 @@ def test_default_presets_meet_the_funnel_targets():
 @pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
 @pytest.mark.parametrize("name", sorted(ENCODINGS))
 def test_develop_matches_plain_python_reference_and_is_deterministic(name, recurrent):
-    options = {"cppn": {"feature_nodes": 3, "pair_nodes": 5}, "developmental": {"state_size": 3, "steps": 2}}
+    options = {"cppn": {"feature_nodes": 3, "pair_nodes": 5}, "developmental": {"state_size": 3, "steps": 2},
+               "subspace": {"dimensions": 7}}
     encoding = make_encoding(tiny_spec(name, recurrent, **options.get(name, {})), TINY_WORLD)
     genomes = encoding.initial_genomes(3, np.random.default_rng(7))
     compiled = encoding.develop(genomes)
@@ -383,7 +386,7 @@ def test_malformed_preset_exits_2_from_the_command_line(tmp_path, capsys):
     assert not (tmp_path / "run" / "run.h5").exists()
 
 
-@pytest.mark.parametrize("name", ["cppn", "developmental"])
+@pytest.mark.parametrize("name", ["cppn", "developmental", "subspace"])
 def test_develop_does_not_depend_on_thread_count(name):
     import numba
 
@@ -396,3 +399,31 @@ def test_develop_does_not_depend_on_thread_count(name):
     finally:
         numba.set_num_threads(threads)
     np.testing.assert_array_equal(single, flatten_params(encoding.develop(genomes)))
+
+
+def test_subspace_is_a_fixed_linear_map_onto_the_direct_layout():
+    spec = tiny_spec("subspace", dimensions=6)
+    encoding = make_encoding(spec, TINY_WORLD)
+    direct = make_encoding(tiny_spec("direct"), TINY_WORLD)
+    assert encoding.genome_length == 6
+    assert encoding.compression_ratio == pytest.approx(direct.genome_length / 6)
+    genomes = encoding.initial_genomes(2, np.random.default_rng(4))
+    # The direct genes are projection @ genome: developing them directly gives the same controller.
+    direct_genes = (encoding.projection.astype(np.float64) @ genomes.astype(np.float64).T).T
+    np.testing.assert_allclose(flatten_params(encoding.develop(genomes)),
+                               flatten_params(direct.develop(direct_genes.astype(np.float32))), rtol=1e-5, atol=1e-6)
+    # Linear: the sum of two genomes grows the sum of their controllers.
+    total = flatten_params(encoding.develop(genomes[0] + genomes[1]))[0]
+    parts = flatten_params(encoding.develop(genomes)).sum(axis=0)
+    np.testing.assert_allclose(total, parts, rtol=1e-4, atol=1e-5)
+    # The projection is part of the encoding: the same seed gives the same matrix, another seed another.
+    np.testing.assert_array_equal(make_encoding(spec, TINY_WORLD).projection, encoding.projection)
+    other = make_encoding(tiny_spec("subspace", dimensions=6, projection_seed=1), TINY_WORLD)
+    assert not np.array_equal(other.projection, encoding.projection)
+
+
+def test_subspace_presets_span_the_funnel_width_range():
+    ratios = {name: make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD).compression_ratio
+              for name in ("subspace-large", "subspace", "subspace-small")}
+    assert 19 <= ratios["subspace-large"] < ratios["subspace"] < ratios["subspace-small"] <= 210
+    assert ratios["subspace"] >= 50

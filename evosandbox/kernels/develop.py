@@ -363,3 +363,38 @@ def develop_developmental(
         read_out_bias(genes, offset, states, inputs, hidden, class_scales[CLASS_HIDDEN_BIAS], hidden_bias[p])
         offset += state_size + 1
         read_out_bias(genes, offset, states, inputs + hidden, outputs, class_scales[CLASS_OUTPUT_BIAS], output_bias[p])
+
+
+# ---------------------------------------------------------------------------------------------
+# subspace: the controller's direct genes are a fixed random linear map of the genome
+# ---------------------------------------------------------------------------------------------
+# Li et al. (2018), "Measuring the intrinsic dimension of objective landscapes": theta = P z,
+# with P a fixed (parameters x dimensions) Gaussian matrix of entries N(0, 1 / dimensions), so
+# a standard-normal genome z gives standard-normal direct genes; the direct gene scales follow.
+
+
+@jit(parallel=True)
+def develop_subspace(genomes, projection, gene_scales, input_weights, hidden_bias, recurrent_weights,
+                     output_weights, output_bias):
+    """Develop subspace genomes: direct genes = projection @ genome, then the direct layout."""
+    population = input_weights.shape[0]
+    parameters, dimensions = projection.shape
+    inputs = input_weights.reshape(population, input_weights.shape[1] * input_weights.shape[2])
+    recurrent = recurrent_weights.reshape(population, recurrent_weights.shape[1] * recurrent_weights.shape[2])
+    outputs = output_weights.reshape(population, output_weights.shape[1] * output_weights.shape[2])
+    for p in prange(population):
+        genome = np.empty(dimensions)
+        for d in range(dimensions):
+            genome[d] = genomes[p, d]
+        genes = np.empty(parameters)
+        for k in range(parameters):
+            total = 0.0
+            row = projection[k]
+            for d in range(dimensions):
+                total += row[d] * genome[d]
+            genes[k] = total
+        gene = scaled_copy(genes, gene_scales, 0, inputs[p])
+        gene = scaled_copy(genes, gene_scales, gene, hidden_bias[p])
+        gene = scaled_copy(genes, gene_scales, gene, recurrent[p])
+        gene = scaled_copy(genes, gene_scales, gene, outputs[p])
+        scaled_copy(genes, gene_scales, gene, output_bias[p])
