@@ -20,20 +20,27 @@ def fsync_directory(directory):
         os.close(descriptor)
 
 
+def temporary_path(path):
+    """Return the name ``atomic_output`` writes ``path`` through: ``.NAME.evosandbox.tmp`` beside it."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    return os.path.join(folder, f".{name}.evosandbox.tmp")
+
+
 @contextlib.contextmanager
 def atomic_output(path):
-    """Yield ``path + ".tmp"``; on success make it durable and rename it over ``path``.
+    """Yield ``temporary_path(path)``; on success make it durable and rename it over ``path``.
 
     Whatever the writer is (h5py, pickle, matplotlib, Pillow, open()), a reader sees either
     the old file or the complete new one, and an error leaves the old file untouched. The
     temporary name is fixed, so a write cut off by a crash (a killed run's checkpoint) is
-    replaced by the next write instead of leaving litter; the writer creates the file, so it
-    gets ordinary permissions.
+    replaced by the next write instead of leaving litter; it is hidden and marked as ours, so
+    it is never a user's own file (``NAME.tmp``); the writer creates the file, so it gets
+    ordinary permissions.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    temporary = path + ".tmp"
+    temporary = temporary_path(path)
     if os.path.exists(temporary):
         os.remove(temporary)
     try:
@@ -68,3 +75,33 @@ def check_output_path(path, overwrite, extensions=None, field="path", force_hint
         raise UsageError(f"{path}: is a directory", field=field)
     if os.path.exists(path) and not overwrite:
         raise UsageError(f"{path} already exists; pass {force_hint} to replace it", field=field)
+
+
+def check_distinct_paths(outputs, inputs=()):
+    """Raise UsageError when two outputs, or an output and an input, are the same file.
+
+    Args:
+        outputs: (flag, path) pairs a command would write; a None path is skipped.
+        inputs: (what, path) pairs it reads, e.g. ``("the run file", ".../run.h5")``.
+    """
+    seen = {}
+    for what, path in inputs:
+        if path:
+            seen.setdefault(_file_identity(path), f"is {what}, which this command reads")
+    for flag, path in outputs:
+        if not path:
+            continue
+        key = _file_identity(path)
+        if key in seen:
+            raise UsageError(f"{path} {seen[key]}; name another file", field=flag)
+        seen[key] = f"is also where {flag} goes; give each output its own file"
+
+
+def _file_identity(path):
+    """Return what makes two paths the same file: device and inode when it exists, else the resolved path."""
+    path = os.fspath(path)
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ("path", os.path.normcase(os.path.realpath(path)))
+    return ("inode", status.st_dev, status.st_ino)

@@ -5,6 +5,7 @@ ConfigError with one line: ``FILE: key.path: what is wrong``. Genome presets and
 configs reuse ``TableReader`` so they report errors the same way.
 """
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class TableReader:
             raise self.error(name, f"expected {_kind_name(kinds)}, got a boolean")
         if not isinstance(value, kinds):
             raise self.error(name, f"expected {_kind_name(kinds)}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(name, f"must be a finite number, got {value}")
         return value
 
     def integer(self, name, default=_MISSING, minimum=None, maximum=None):
@@ -265,6 +268,7 @@ def parse_world(data, path, text=""):
             raise grid.error("map", f"unknown character {bad[0]!r} (use # . D A)")
         if "width" in grid.table or "height" in grid.table:
             raise grid.error("width", "an ascii map sets its own size; remove width and height")
+        _check_wall_border(grid, ascii_map)
     else:
         width = grid.integer("width", minimum=5, maximum=64)
         height = grid.integer("height", minimum=5, maximum=64)
@@ -319,6 +323,8 @@ def parse_world(data, path, text=""):
         source_text=text,
     )
     _check_capacity(spec, root)
+    if generator == "ascii":
+        _check_ascii_doors(spec, grid)
     return spec
 
 
@@ -406,3 +412,58 @@ def _check_capacity(spec, root):
         if needed > free:
             key = f"variants[{index}]" if len(spec.variants) > 1 else "objects"
             raise root.error(key, f"{needed - 1} things and the agent need {needed} free cells, the level has {free}")
+
+
+def _check_wall_border(reader, ascii_map):
+    """Reject an ASCII map that is empty or not closed by a wall on every side (the kernels rely on it)."""
+    if not 3 <= len(ascii_map) <= 64 or not 3 <= len(ascii_map[0]) <= 64:
+        raise reader.error("map", f"{len(ascii_map)} rows of {len(ascii_map[0]) if ascii_map else 0} characters; "
+                                  "a map has 3 to 64 of each, like the other generators' grids")
+    last_row, last_column = len(ascii_map) - 1, len(ascii_map[0]) - 1
+    for row, line in enumerate(ascii_map):
+        for column, char in enumerate(line):
+            if char != "#" and (row in (0, last_row) or column in (0, last_column)):
+                raise reader.error("map", f"{char!r} at row {row + 1}, column {column + 1}: the map needs a wall '#' all around its edge")
+
+
+def _check_ascii_doors(spec, reader):
+    """Reject an ASCII map on which no level can have a door reachable from the start."""
+    grid = spec.ascii_map
+    cells = [(r, c) for r in range(len(grid)) for c in range(len(grid[0]))]
+    door_cells = [cell for cell in cells if grid[cell[0]][cell[1]] == "D"]
+    starts = [cell for cell in cells if grid[cell[0]][cell[1]] == "A"][-1:]
+    for variant in spec.variants:
+        doors = sum(thing.count for thing in variant.things if thing.kind == "door")
+        # The first ``doors`` D cells (row by row) hold doors, the other D cells are floor, and
+        # doors beyond the D cells go on random floor cells.
+        fixed = set(door_cells[:doors])
+        floor = {cell for cell in cells if grid[cell[0]][cell[1]] != "#" and cell not in fixed}
+        for region in _regions(floor, starts or sorted(floor)):
+            if (doors > len(fixed) and len(region) >= 2) or any(_neighbours(cell) & fixed for cell in region):
+                break
+        else:
+            where = f"the start at row {starts[0][0] + 1}, column {starts[0][1] + 1}" if starts else "any floor cell"
+            doors_at = ", ".join(f"row {r + 1}, column {c + 1}" for r, c in sorted(fixed)) or "random floor cells"
+            raise reader.error("map", f"no door can be reached from {where} (doors at {doors_at}); connect them with floor '.'")
+
+
+def _neighbours(cell):
+    """Return the four cells beside ``cell``."""
+    r, c = cell
+    return {(r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)}
+
+
+def _regions(floor, seeds):
+    """Yield the connected regions of ``floor`` (a set of cells) that hold the seed cells, each once."""
+    seen = set()
+    for seed in seeds:
+        if seed in seen:
+            continue
+        region, stack = {seed}, [seed]
+        while stack:
+            for neighbour in _neighbours(stack.pop()):
+                if neighbour in floor and neighbour not in region:
+                    region.add(neighbour)
+                    stack.append(neighbour)
+        seen |= region
+        yield region

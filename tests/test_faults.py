@@ -84,3 +84,140 @@ def test_resume_of_a_cut_run_file_is_one_line_in_a_real_process(finished_run, tm
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"evosandbox evolve: {run_dir / 'run.h5'}: truncated:")
     assert result.stderr.count("\n") == 1
+
+
+ASCII_WORLD = """
+[grid]
+generator = "ascii"
+max_steps = 50
+map = \"\"\"
+{map}
+\"\"\"
+[observation]
+view_size = 3
+[door]
+colors = ["red"]
+"""
+
+
+@pytest.mark.parametrize("rows, where", [
+    (["#####", "#...#", "#....", "#####"], "row 3, column 5"),
+    (["#.###", "#...#", "#####"], "row 1, column 2"),
+    (["#####", "..A.#", "#####"], "row 2, column 1"),
+], ids=["open right edge", "open top edge", "open left edge"])
+def test_an_ascii_map_without_a_wall_border_is_refused(write_world, capsys, rows, where):
+    path = write_world(ASCII_WORLD.format(map="\n".join(rows)))
+    assert main(["worlds", "validate", path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: grid.map: '.' at {where}: the map needs a wall" in err
+
+
+@pytest.mark.parametrize("rows", [
+    ["#######", "#A.#D.#", "#..#..#", "#######"],  # fixed start, the fixed door in the other room
+    ["#####", "#.#D#", "#####"],  # the fixed door walled in: no floor cell touches it
+    ["#####", "#A#.#", "#####"],  # the start walled in alone: a random door can never be beside it
+], ids=["door in another room", "door walled in", "start walled in"])
+def test_an_ascii_map_whose_door_cannot_be_reached_is_refused(write_world, capsys, rows):
+    path = write_world(ASCII_WORLD.format(map="\n".join(rows)))
+    assert main(["worlds", "validate", path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: grid.map: no door can be reached from" in err
+
+
+def test_an_ascii_map_with_a_reachable_door_plays(write_world):
+    from evosandbox.config import load_world
+    from evosandbox.worlds import generate_level
+
+    path = write_world(ASCII_WORLD.format(map="\n".join(["#######", "#A.#D.#", "#.....#", "#######"])))
+    level = generate_level(load_world(path), 7)
+    assert level.grid[1, 4, 0] == 2  # the fixed door
+
+
+WORLD_NUMBERS = """
+[grid]
+width = 9
+height = 9
+max_steps = 50
+[rewards]
+door = {door}
+step_cost = {step_cost}
+[door]
+colors = ["red"]
+[[variants]]
+weight = {weight}
+[[variants]]
+weight = 0.05
+"""
+
+
+@pytest.mark.parametrize("field, values", [
+    ("rewards.door", dict(door="nan")), ("rewards.step_cost", dict(step_cost="inf")),
+    ("variants[0].weight", dict(weight="nan")), ("rewards.door", dict(door="-inf")),
+])
+def test_nan_and_infinity_in_a_world_are_refused(write_world, capsys, field, values):
+    numbers = dict(door="1.0", step_cost="0.01", weight="0.95") | values
+    path = write_world(WORLD_NUMBERS.format(**numbers))
+    assert main(["worlds", "validate", path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: {field}: must be a finite number, got" in err
+
+
+@pytest.mark.parametrize("table, line, field", [
+    ("[algorithm]", "es_sigma = nan", "algorithm.es_sigma"),
+    ("[algorithm]", "mutation_sigma = inf", "algorithm.mutation_sigma"),
+    ("[fitness]", "door = nan", "fitness.door"),
+])
+def test_nan_and_infinity_in_an_experiment_config_are_refused_before_anything_is_written(tmp_path, capsys, table, line, field):
+    text = open(SMOKE).read().replace("../worlds/", os.path.join(ROOT, "worlds") + "/").replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+    text = text.replace(f"{table}\n", f"{table}\n{line}\n") if table in text else text + f"\n{table}\n{line}\n"
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    assert main(["evolve", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{config}: {field}: must be a finite number, got" in err
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_lineage_refuses_to_write_over_the_run_file_it_reads(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = digest(run_dir / "run.h5")
+    code, err, _ = cli(capsys, "lineage", str(run_dir), "--csv", str(run_dir / "run.h5"), "--force")
+    assert code == 2 and err.count("\n") == 1
+    assert f"--csv: {run_dir / 'run.h5'} is the run file, which this command reads; name another file" in err
+    assert digest(run_dir / "run.h5") == before
+
+
+def test_lineage_refuses_two_outputs_on_one_file(finished_run, tmp_path, capsys):
+    target = tmp_path / "x.png"
+    code, err, _ = cli(capsys, "lineage", str(finished_run), "--csv", str(target), "--plot", str(target))
+    assert code == 2 and err.count("\n") == 1
+    assert f"--plot: {target} is also where --csv goes; give each output its own file" in err
+    assert not target.exists()
+
+
+def test_replay_and_export_refuse_to_write_over_their_run_file(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = digest(run_dir / "run.h5")
+    code, err, _ = cli(capsys, "replay", str(run_dir), "--world", TEST_WORLD, "--out", str(run_dir / "run.h5"), "--force")
+    assert code == 2 and "--out:" in err and "is the agent's file" in err
+    code, err, _ = cli(capsys, "export", str(run_dir), "--out", str(run_dir / "run.h5"), "--force")
+    assert code == 2 and "--out:" in err and "is the run file" in err
+    assert digest(run_dir / "run.h5") == before
+
+
+def test_replay_to_a_folder_is_one_line(finished_run, tmp_path, capsys):
+    code, err, _ = cli(capsys, "replay", str(finished_run), "--world", TEST_WORLD, "--out", str(tmp_path), "--force")
+    assert code == 2 and err.count("\n") == 1 and f"--out: {tmp_path} is a folder" in err
+
+
+def test_atomic_output_leaves_a_users_own_tmp_file_alone(tmp_path):
+    from evosandbox.atomic import atomic_output
+
+    target, mine = tmp_path / "notes.txt", tmp_path / "notes.txt.tmp"
+    mine.write_text("the user's draft")
+    with atomic_output(target) as temporary, open(temporary, "w") as handle:
+        handle.write("new")
+    assert target.read_text() == "new" and mine.read_text() == "the user's draft"
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "notes.txt.tmp"]

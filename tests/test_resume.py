@@ -9,6 +9,7 @@ import time
 import pytest
 
 from evosandbox import evolve as evolution
+from evosandbox.atomic import temporary_path
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
 
@@ -64,8 +65,8 @@ def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(tmp_
     assert killed >= 2, "the run finished before it could be killed"
     assert f"finished after {GENERATIONS} generations" in err
     assert_same_run(reference / "run.h5", run_dir / "run.h5")
-    assert not os.path.exists(run_dir / "run.h5.tmp")
-    assert not os.path.exists(run_dir / "checkpoint.pkl.tmp")
+    assert not os.path.exists(temporary_path(run_dir / "run.h5"))
+    assert not os.path.exists(temporary_path(run_dir / "checkpoint.pkl"))
 
 
 def test_sigkill_before_the_first_generation_resumes_from_scratch(tmp_path):

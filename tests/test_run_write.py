@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from evosandbox.atomic import temporary_path
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
 from evosandbox.runfile.run_write import OPERATOR_NAMES, GenerationRecord, RunHeader, RunWriter
@@ -220,7 +221,7 @@ def test_salvage_after_sigkill_cuts_back_and_appends_on(tmp_path):
             for name in want[group]:
                 np.testing.assert_array_equal(got[group][name][()], want[group][name][()], err_msg=name)
         np.testing.assert_array_equal(got["genomes"][()], want["genomes"][()])
-    assert not os.path.exists(str(path) + ".tmp")
+    assert not os.path.exists(temporary_path(path))
 
 
 def test_salvage_refuses_a_file_shorter_than_the_checkpoint(tmp_path):

@@ -8,7 +8,7 @@ and training world texts, and its provenance (run, id, generation, fitness); ``p
 import os
 import sys
 
-from evosandbox.atomic import check_output_path
+from evosandbox.atomic import check_distinct_paths, check_output_path
 from evosandbox.errors import UsageError
 
 
@@ -58,7 +58,10 @@ def export_genome(run, out, individual_id=None):
 
 def run(args):
     """Export the genome; return the exit code."""
+    from evosandbox.runfile.run_read import run_file_path
+
     check_output_path(args.out, args.force, (".h5", ".hdf5"), "--out", "--force")
+    check_distinct_paths([("--out", args.out)], [("the run file", run_file_path(args.run))])
     individual, generation, fitness = export_genome(args.run, args.out, args.id)
     sys.stdout.write(f"wrote {args.out}: individual {individual} of {args.run} (generation {generation}, fitness {fitness:.4g})\n")
     return 0

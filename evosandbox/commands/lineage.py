@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from evosandbox.atomic import check_output_path
+from evosandbox.atomic import check_distinct_paths, check_output_path
 from evosandbox.errors import UsageError
 
 CSV_LINE_OF_DESCENT_SUFFIX = ".line_of_descent.csv"
@@ -108,6 +108,11 @@ def _check_arguments(args):
         check_output_path(args.tree, args.force, (".nwk", ".newick", ".tree", ".tre"), "--tree", "--force")
     if args.tree_csv:
         check_output_path(args.tree_csv, args.force, None, "--tree-csv", "--force")
+    from evosandbox.runfile.run_read import run_file_path
+
+    outputs = [("--csv", args.csv), ("--csv", args.csv and line_of_descent_csv_path(args.csv)),
+               ("--tree", args.tree), ("--tree-csv", args.tree_csv), ("--plot", args.plot)]
+    check_distinct_paths(outputs, [("the run file", run_file_path(args.run)), ("the --world spec", args.world)])
     if args.world:
         from evosandbox.config import load_world
 

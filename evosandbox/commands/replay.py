@@ -36,15 +36,21 @@ def run(args):
     import os
 
     from evosandbox.agents import resolve_agent
+    from evosandbox.atomic import check_distinct_paths
     from evosandbox.probe import lifetimes_for, probe_level_seeds
     from evosandbox.runfile.replay import write_replay
+    from evosandbox.runfile.run_read import run_file_path
     from evosandbox.simulate import rollout
     from evosandbox.worlds import resolve_world
 
     if args.episodes < 1:
         raise UsageError(f"must be at least 1, got {args.episodes}", field="--episodes")
+    if os.path.isdir(args.out):
+        raise UsageError(f"{args.out} is a folder; name the replay file to write, e.g. {os.path.join(args.out, 'replay.h5')}", field="--out")
     if os.path.exists(args.out) and not args.force:
         raise UsageError(f"{args.out} already exists (use --force to replace it)", field="--out")
+    check_distinct_paths([("--out", args.out)], [("the agent's file", args.source and run_file_path(args.source)),
+                                                 ("the --world spec", args.world), ("the --train-world spec", args.train_world)])
     world = resolve_world(args.world)
     agent = resolve_agent(world, args.source, args.policy, args.id, args.train_world)
     level_seeds = probe_level_seeds(args.seed, lifetimes_for(world, args.episodes))

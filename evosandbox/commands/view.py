@@ -7,7 +7,7 @@ temporary file first and renamed into place, so an interrupted export leaves not
 import os
 import sys
 
-from evosandbox.atomic import check_output_path
+from evosandbox.atomic import check_distinct_paths, check_output_path
 from evosandbox.errors import UsageError
 
 
@@ -39,6 +39,7 @@ def run(args):
 
     if args.export:
         check_output_path(args.export, args.force, render.EXPORT_EXTENSIONS, "--export", "--force")
+        check_distinct_paths([("--export", args.export)], [("the replay file", args.replay)])
     else:
         from evosandbox.viewer import display_problem
 
