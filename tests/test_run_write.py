@@ -62,7 +62,7 @@ def test_layout_matches_the_architecture_contract(tmp_path):
         assert writer.individual_count == 3 * POPULATION
     with h5py.File(path, "r") as handle:
         assert handle.attrs["format"] == "evosandbox-run"
-        assert handle.attrs["schema_version"] == 1
+        assert handle.attrs["schema_version"] == 2 and handle.attrs["genome_storage"] == "full"
         assert handle.attrs["seed"] == 7 and handle.attrs["population_size"] == POPULATION
         assert handle.attrs["software_version"] and handle.attrs["created"]
         assert handle.attrs["encoding"] == "direct"

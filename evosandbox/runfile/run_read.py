@@ -4,6 +4,10 @@ The reader sees a consistent snapshot: only ``/generations`` rows below ``/gener
 and ``/individuals`` rows below ``individual_count[done - 1]`` are visible, so a file still
 being written (SWMR) or cut off by a crash mid-generation reads as its last committed
 generation. ``refresh()`` moves the snapshot forward while a writer keeps appending.
+
+Genomes: a file written with ``genomes = "full"`` (and every schema-1 file) stores each row in
+``/genomes``; with ``genomes = "seeds"`` ``genome``/``genomes`` rebuild them from the run's
+seeds and ``/rebuild`` (``evosandbox.runfile.rebuild``), checked against their checksums.
 """
 
 import os
@@ -16,7 +20,7 @@ from evosandbox.runfile.common import check_schema, open_for_reading, read_attr_
 from evosandbox.runfile.run_write import OPERATOR_NAMES
 
 RUN_FORMAT = "evosandbox-run"
-SUPPORTED_SCHEMAS = frozenset({1})
+SUPPORTED_SCHEMAS = frozenset({1, 2})
 RUN_FILE_NAME = "run.h5"
 INDIVIDUAL_COLUMNS = ("id", "generation", "parent_1", "parent_2", "operator", "fitness", "outcomes")
 # Genome reads go through contiguous slabs of at most this many bytes (memory stays bounded);
@@ -53,6 +57,8 @@ class RunReader:
         self.handle = _open(self.path, self.swmr)
         try:
             self.schema_version = check_schema(self.handle, self.path, SUPPORTED_SCHEMAS)
+            self.genome_storage = read_attr_str(self.handle, "genome_storage", "full")
+            self._rebuild = None
             for name in ("generations/done", "generations/individual_count", "individuals/id", "genomes"):
                 self._dataset(name)
             self.refresh()
@@ -91,12 +97,14 @@ class RunReader:
         if counts_dataset.shape[0] < done:
             raise FileFormatError(self.path, "generations/individual_count", f"{counts_dataset.shape[0]} rows, but done says {done} generations are committed")
         individual_count = int(self._read(counts_dataset, "generations/individual_count", slice(done - 1, done))[0]) if done else 0
-        for name in ("individuals/id", "genomes"):
+        stored = ("individuals/id", "genomes") if self.genome_storage != "seeds" else ("individuals/id", "individuals/rank")
+        for name in stored:
             rows = self._dataset(name).shape[0]
             if rows < individual_count:
                 raise FileFormatError(self.path, name, f"{rows} rows, but generation {done - 1} committed {individual_count} (truncated file)")
         self._committed_generations = done
         self._individual_count = individual_count
+        self._rebuild = None  # the next rebuild reads the new snapshot
         return done
 
     @property
@@ -176,6 +184,10 @@ class RunReader:
         if ids.min() < 0 or ids.max() >= self._individual_count:
             bad = ids[(ids < 0) | (ids >= self._individual_count)][0]
             raise FileFormatError(self.path, "genomes", f"no committed individual {int(bad)} (committed: {self._individual_count})")
+        if self.genome_storage == "seeds":
+            from evosandbox.runfile.rebuild import rebuild_genomes
+
+            return rebuild_genomes(self.rebuild_source(), self.algorithm, ids)
         unique, inverse = np.unique(ids, return_inverse=True)
         rows = np.empty((len(unique), dataset.shape[1]), np.float32)
         slab_rows = max(1, _SLAB_BYTES // max(1, 4 * dataset.shape[1]))
@@ -200,7 +212,23 @@ class RunReader:
     def genome_rows(self, start, stop):
         """Return the genomes of ids ``start`` to ``stop - 1`` (committed rows only) as float32."""
         stop = min(int(stop), self._individual_count)
+        if self.genome_storage == "seeds":
+            return self.genomes(np.arange(int(start), max(int(start), stop)))
         return self._read(self._dataset("genomes"), "genomes", slice(int(start), max(int(start), stop)))
+
+    @property
+    def algorithm(self):
+        """The name of the run's algorithm (root attribute; empty when not recorded)."""
+        return read_attr_str(self.handle, "algorithm", "")
+
+    def rebuild_source(self):
+        """Return the checked RebuildSource of this snapshot (genomes = "seeds" files only)."""
+        from evosandbox.runfile.rebuild import RebuildSource
+
+        if self._rebuild is None:
+            self._require_open()
+            self._rebuild = RebuildSource(self.handle, self.path, self._committed_generations, self.generation_bounds())
+        return self._rebuild
 
     # -- generations and tests ------------------------------------------------------------------
 
@@ -282,23 +310,8 @@ class RunReader:
 
         Raises FileFormatError naming the file and the dataset when a stored text is bad.
         """
-        import tomllib
-
-        from evosandbox.config import parse_world
-        from evosandbox.errors import ConfigError
-        from evosandbox.genomes import parse_genome_preset
-
-        specs = []
-        for name, text, parse in (("train_world", self.train_world_text, parse_world),
-                                  ("genome_preset", self.genome_preset_text, parse_genome_preset)):
-            where = f"{self.path}:/{name}"
-            try:
-                specs.append(parse(tomllib.loads(text), where, text))
-            except tomllib.TOMLDecodeError as error:
-                raise FileFormatError(self.path, name, f"malformed TOML: {error}") from None
-            except ConfigError as error:
-                raise FileFormatError(self.path, f"{name}: {error.field}" if error.field else name, error.message) from None
-        return tuple(specs)
+        self._require_open()
+        return parse_run_specs(self.handle, self.path)
 
     @property
     def test_world_texts(self):
@@ -389,6 +402,29 @@ class RunReader:
         """Raise ValueError when the reader was closed."""
         if self.handle is None:
             raise ValueError("the run reader is closed")
+
+
+def parse_run_specs(handle, path):
+    """Return (training WorldSpec, GenomeSpec) parsed from an open run file's stored texts."""
+    import tomllib
+
+    from evosandbox.config import parse_world
+    from evosandbox.errors import ConfigError
+    from evosandbox.genomes import parse_genome_preset
+
+    specs = []
+    for name, parse in (("train_world", parse_world), ("genome_preset", parse_genome_preset)):
+        dataset = handle.get(name)
+        if dataset is None:
+            raise FileFormatError(path, name, "missing dataset")
+        text = _decode(dataset[()])
+        try:
+            specs.append(parse(tomllib.loads(text), f"{path}:/{name}", text))
+        except tomllib.TOMLDecodeError as error:
+            raise FileFormatError(path, name, f"malformed TOML: {error}") from None
+        except ConfigError as error:
+            raise FileFormatError(path, f"{name}: {error.field}" if error.field else name, error.message) from None
+    return tuple(specs)
 
 
 def _open(path, swmr):

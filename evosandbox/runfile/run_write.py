@@ -1,6 +1,7 @@
 """Write RUN_DIR/run.h5: create it, append one generation at a time under SWMR, salvage it.
 
-The layout is the one fixed in docs/architecture.md (schema_version 1). Every dataset is
+The layout is the one fixed in docs/architecture.md (schema_version 2; version 1 files, the
+same layout with every genome row stored, still read and salvage). Every dataset is
 created before SWMR is switched on; each generation is one append of every column, one
 flush, then ``/generations/done`` is bumped and flushed again, so a reader following the
 live file (``h5py.File(path, "r", swmr=True)``) never trusts a half-written generation.
@@ -21,9 +22,11 @@ from evosandbox import __version__
 from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
+from evosandbox.runfile.rebuild import GENOME_STORAGES, RebuildLayout, checksum
 
 RUN_FORMAT = "evosandbox-run"
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
+READABLE_SCHEMAS = frozenset({1, 2})
 OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma", "es")
 (OPERATOR_INIT, OPERATOR_MUTATION, OPERATOR_CROSSOVER, OPERATOR_CROSSOVER_MUTATION, OPERATOR_COPY, OPERATOR_CMA,
  OPERATOR_ES) = range(7)
@@ -42,6 +45,10 @@ GENOME_COMPRESSIONS = ("none", "gzip")
 _GENERATION_CHUNK_ROWS = 256
 _TEST_CHUNK_ROWS = 64
 _STRING = h5py.string_dtype()
+# Under genomes = "seeds" the lineage columns are most of the file: byte-shuffled and deflated
+# they shrink several fold (ids count up, parents repeat within a generation).
+_COLUMN_COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+_KEYFRAME_CHUNK_ROWS = 1
 
 # Columns of /individuals besides the 2-D fitness and outcomes (name, dtype).
 _INDIVIDUAL_COLUMNS = (
@@ -91,6 +98,10 @@ class RunHeader:
     """none, or gzip (deflate level 1) for /genomes."""
     created: str = ""
     """ISO creation time; filled in by create when empty."""
+    genome_storage: str = "full"
+    """full: every genome row in /genomes; seeds: none, rebuilt from /rebuild (rebuild_layout)."""
+    rebuild_layout: RebuildLayout = None
+    """What the algorithm records for rebuilds (required with genome_storage = "seeds")."""
 
 
 @dataclass
@@ -114,6 +125,7 @@ class GenerationRecord:
     test_door_rate: np.ndarray  # (W,), NaN when not scored
     test_proxy_rate: np.ndarray  # (W,)
     tests: dict = field(default_factory=dict)  # column name -> (T,) array, T rows for /tests
+    rebuild: object = None  # rebuild.RebuildRecord, with genome_storage = "seeds"
 
 
 class RunWriter:
@@ -129,6 +141,7 @@ class RunWriter:
         self._genomes = handle["genomes"]
         self._done = handle["generations/done"]
         self._pool = None
+        self.genome_storage = read_attr_str(handle, "genome_storage", "full")
 
     @classmethod
     def create(cls, path, header):
@@ -162,7 +175,7 @@ class RunWriter:
         path = os.fspath(path)
         with atomic_output(path) as temporary:
             with open_for_reading(path, RUN_FORMAT, swmr=True) as source:
-                check_schema(source, path, {RUN_SCHEMA_VERSION})
+                check_schema(source, path, READABLE_SCHEMAS)
                 done = int(source["generations/done"][0])
                 if done < generations:
                     raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
@@ -199,7 +212,10 @@ class RunWriter:
                   "fitness": record.fitness, "outcomes": record.outcomes}
         for name, value in values.items():
             _append_rows(self._individuals[name], start, stop, value)
-        self._append_genomes(start, stop, record.genomes)
+        if self.genome_storage == "seeds":
+            self._append_rebuild(start, stop, record)
+        else:
+            self._append_genomes(start, stop, record.genomes)
 
         row = self._generations["generation"].shape[0]
         summary = {"generation": record.generation, "individual_count": stop,
@@ -220,6 +236,23 @@ class RunWriter:
         self._done[0] = row + 1
         self._done.flush()
         self.handle.flush()
+
+    def _append_rebuild(self, start, stop, record):
+        """Append a generation's rebuild rows: ranks, checksums and a keyframe when due."""
+        rebuild = record.rebuild
+        if rebuild is None:
+            raise ValueError("a run file with genomes = 'seeds' needs each generation's rebuild record")
+        _append_rows(self._individuals["rank"], start, stop, rebuild.rank)
+        row = self.handle["rebuild/state_checksum"].shape[0]
+        _append_rows(self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([rebuild.state_checksum], np.uint64))
+        block = np.ascontiguousarray(record.genomes, dtype=np.float32)
+        _append_rows(self.handle["rebuild/genome_checksum"], row, row + 1, np.asarray([checksum(block)], np.uint64))
+        if rebuild.keyframe is not None:
+            keyframes = self.handle["rebuild/keyframes"]
+            index = keyframes["generation"].shape[0]
+            _append_rows(keyframes["generation"], index, index + 1, np.asarray([record.generation], np.int32))
+            for name, value in rebuild.keyframe.items():
+                _append_rows(keyframes[name], index, index + 1, np.asarray(value)[None])
 
     def _append_genomes(self, start, stop, genomes):
         """Append genome rows; deflated whole chunk rows go in as chunks compressed on all cores."""
@@ -268,11 +301,18 @@ def read_header(handle):
     """Read the RunHeader back from an open run file."""
     attributes = {}
     for name, value in handle.attrs.items():
-        if name in ("format", "schema_version", "software_version", "created", "seed", "population_size"):
+        if name in ("format", "schema_version", "software_version", "created", "seed", "population_size", "genome_storage"):
             continue
         attributes[name] = value.decode() if isinstance(value, bytes) else value
     individuals = handle["individuals"]
     test_names = tuple(_as_str(n) for n in handle["test_worlds"].attrs.get("names", ()))
+    storage = read_attr_str(handle, "genome_storage", "full")
+    layout = None
+    if storage == "seeds":
+        rebuild = handle["rebuild"]
+        arrays = {name: (dataset.shape[1:], dataset.dtype) for name, dataset in rebuild["keyframes"].items() if name != "generation"}
+        parameters = {name: value for name, value in rebuild.attrs.items() if name != "keyframe_every"}
+        layout = RebuildLayout(arrays, parameters, int(rebuild.attrs["keyframe_every"]))
     return RunHeader(
         seed=int(handle.attrs["seed"]),
         population_size=int(handle.attrs["population_size"]),
@@ -287,6 +327,8 @@ def read_header(handle):
         attributes=attributes,
         genome_compression="gzip" if handle["genomes"].compression == "gzip" else "none",
         created=read_attr_str(handle, "created", ""),
+        genome_storage=storage,
+        rebuild_layout=layout,
     )
 
 
@@ -296,6 +338,12 @@ def _create_file(path, header):
     genome_length = int(header.genome_length)
     objective_count = len(header.objectives)
     world_count = len(header.test_world_texts)
+    if header.genome_storage not in GENOME_STORAGES:
+        raise ValueError(f"unknown genome storage {header.genome_storage!r}, expected one of {', '.join(GENOME_STORAGES)}")
+    seeds = header.genome_storage == "seeds"
+    if seeds and header.rebuild_layout is None:
+        raise ValueError("genome storage 'seeds' needs the algorithm's rebuild layout")
+    columns = _COLUMN_COMPRESSION if seeds else {}
     handle = h5py.File(path, "w", libver=LIBVER)
     try:
         handle.attrs["format"] = RUN_FORMAT
@@ -304,6 +352,7 @@ def _create_file(path, header):
         handle.attrs["created"] = header.created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         handle.attrs["seed"] = np.int64(header.seed)
         handle.attrs["population_size"] = np.int64(population)
+        handle.attrs["genome_storage"] = header.genome_storage
         # For a child of two parents, parent_1 is the one it shares more genes with.
         handle.attrs["parent_1_is_line_parent"] = True
         for name, value in header.attributes.items():
@@ -319,9 +368,11 @@ def _create_file(path, header):
         individuals.attrs["weights"] = np.asarray(header.weights, dtype=np.float64)
         individuals.attrs["operators"] = np.array(list(OPERATOR_NAMES), dtype=_STRING)
         for name, dtype in _INDIVIDUAL_COLUMNS:
-            _growable(individuals, name, (), dtype, population)
-        _growable(individuals, "fitness", (objective_count,), np.float32, population)
-        _growable(individuals, "outcomes", (3,), np.int32, population)
+            _growable(individuals, name, (), dtype, population, **columns)
+        _growable(individuals, "fitness", (objective_count,), np.float32, population, **columns)
+        _growable(individuals, "outcomes", (3,), np.int32, population, **columns)
+        if seeds:
+            _create_rebuild(handle, header.rebuild_layout, population)
         handle.create_dataset("genomes", shape=(0, genome_length), maxshape=(None, genome_length),
                               dtype=np.float32, chunks=(population, genome_chunk_columns(genome_length)),
                               **_compression_options(header.genome_compression))
@@ -342,6 +393,21 @@ def _create_file(path, header):
     return handle
 
 
+def _create_rebuild(handle, layout, population):
+    """Create the /rebuild group and the rank column of a genomes = "seeds" run file."""
+    _growable(handle["individuals"], "rank", (), np.int32, population, **_COLUMN_COMPRESSION)
+    rebuild = handle.create_group("rebuild")
+    rebuild.attrs["keyframe_every"] = np.int64(layout.keyframe_every)
+    for name, value in layout.attributes.items():
+        rebuild.attrs[name] = value
+    for name in ("state_checksum", "genome_checksum"):
+        _growable(rebuild, name, (), np.uint64, _GENERATION_CHUNK_ROWS)
+    keyframes = rebuild.create_group("keyframes")
+    _growable(keyframes, "generation", (), np.int32, 16)
+    for name, (shape, dtype) in layout.keyframe_arrays.items():
+        _growable(keyframes, name, tuple(int(n) for n in shape), dtype, _KEYFRAME_CHUNK_ROWS, **_COLUMN_COMPRESSION)
+
+
 def genome_chunk_columns(genome_length):
     """Return a chunk width of 128-512 genes (near 256) that leaves the last chunk least empty."""
     if genome_length <= 2 * _GENOME_CHUNK_COLUMNS:
@@ -359,13 +425,13 @@ def _compression_options(name):
     return {}
 
 
-def _growable(group, name, trailing, dtype, chunk_rows):
-    """Create an empty dataset that grows along its first axis."""
+def _growable(group, name, trailing, dtype, chunk_rows, **filters):
+    """Create an empty dataset that grows along its first axis (``filters``: h5py compression options)."""
     # HDF5 chunks have no zero-length side: a run without test worlds has (rows, 0) rate columns,
     # so a zero-width side gets an unlimited maximum and a chunk of one.
     maxshape = (None, *(t if t else None for t in trailing))
     return group.create_dataset(name, shape=(0, *trailing), maxshape=maxshape, dtype=dtype,
-                                chunks=(chunk_rows, *(max(1, t) for t in trailing)))
+                                chunks=(chunk_rows, *(max(1, t) for t in trailing)), **filters)
 
 
 def _append_rows(dataset, start, stop, values):
@@ -396,7 +462,16 @@ def _copy_prefix(source, target, generations):
     for group, names, rows in groups:
         for name in names:
             _copy_rows(source[f"{group}/{name}"], target[f"{group}/{name}"], rows)
-    _copy_rows(source["genomes"], target["genomes"], individual_count)
+    if read_attr_str(source, "genome_storage", "full") == "seeds":
+        _copy_rows(source["individuals/rank"], target["individuals/rank"], individual_count)
+        for name in ("state_checksum", "genome_checksum"):
+            _copy_rows(source[f"rebuild/{name}"], target[f"rebuild/{name}"], generations)
+        keyframes = source["rebuild/keyframes"]
+        kept = int(np.count_nonzero(keyframes["generation"][()] < generations))
+        for name in keyframes:
+            _copy_rows(keyframes[name], target[f"rebuild/keyframes/{name}"], kept)
+    else:
+        _copy_rows(source["genomes"], target["genomes"], individual_count)
     target["generations/done"][0] = generations
     target.flush()
 
