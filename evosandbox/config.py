@@ -160,6 +160,27 @@ class LifetimeSpec:
     """Episodes per level (K); the controller state is kept between them."""
     reset_state: bool = False
     """Reset the controller state between the episodes of a lifetime."""
+    redraw_layout: bool = False
+    """Generate a new level (layout, things, start) for every episode after the first, so that
+    what carries over between episodes is the lifetime's paying colour, not a position."""
+
+
+@dataclass(frozen=True)
+class PayoutSpec:
+    """Which doors pay: one colour per lifetime (a bandit in space); off when ``colors`` is empty."""
+
+    colors: tuple = ()
+    """Colour names; one is drawn per lifetime and its doors pay ``rewards.door``. Empty: every door pays."""
+    other_door: float = 0.0
+    """Reward for entering a door of another colour."""
+    probability: float = 1.0
+    """Chance that the paying colour's door pays in an episode; another door pays with the rest
+    (1 - probability), as the dependent arms of Wang et al. 2016's bandits. 1: deterministic."""
+
+    @property
+    def enabled(self):
+        """Whether a per-lifetime paying colour is drawn."""
+        return bool(self.colors)
 
 
 @dataclass(frozen=True)
@@ -172,6 +193,8 @@ class ThingSpec:
     """Colour names, one drawn uniformly per thing per lifetime."""
     count: int = 1
     """How many of them."""
+    distinct: bool = False
+    """Doors only: no two doors of a level share a colour (colours drawn without replacement)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +239,8 @@ class WorldSpec:
     """ASCII generator: rows of '#' wall, '.' floor, 'D' fixed door cell, 'A' fixed start."""
     think_action: bool = False
     """Offer a fourth, no-op action (thinking time)."""
+    payout: PayoutSpec = PayoutSpec()
+    """Per-lifetime paying door colour (off by default: every door pays)."""
     description: str = ""
     source_text: str = field(default="", compare=False, repr=False)
     """The TOML text the spec was loaded from (stored in run and replay files)."""
@@ -296,8 +321,20 @@ def parse_world(data, path, text=""):
     lifetime = LifetimeSpec(
         episodes=lifetime_reader.integer("episodes", 1, minimum=1, maximum=1000),
         reset_state=lifetime_reader.boolean("reset_state", False),
+        redraw_layout=lifetime_reader.boolean("redraw_layout", False),
     )
     lifetime_reader.finish()
+    payout = PayoutSpec()
+    if "payout" in data:
+        payout_reader = root.table_reader("payout")
+        payout = PayoutSpec(
+            colors=_parse_colors(payout_reader, "colors"),
+            other_door=payout_reader.number("other_door", 0.0),
+            probability=payout_reader.number("probability", 1.0, minimum=0.0, maximum=1.0),
+        )
+        payout_reader.finish()
+    else:
+        root.used.add("payout")
 
     base_things = _parse_things(root, path)
     variants = []
@@ -319,13 +356,23 @@ def parse_world(data, path, text=""):
     spec = WorldSpec(
         name=name, path=path, width=width, height=height, generator=generator, max_steps=max_steps,
         observation=observation, rewards=rewards, lifetime=lifetime, variants=tuple(variants),
-        rooms=rooms, ascii_map=ascii_map, think_action=think_action, description=description,
+        rooms=rooms, ascii_map=ascii_map, think_action=think_action, payout=payout, description=description,
         source_text=text,
     )
     _check_capacity(spec, root)
     if generator == "ascii":
         _check_ascii_doors(spec, grid)
+    _check_payout(spec, root)
     return spec
+
+
+def _check_payout(spec, root):
+    """Reject a paying colour that some variant's doors can never take."""
+    for index, variant in enumerate(spec.variants):
+        missing = [color for color in spec.payout.colors if color not in variant.door_colors]
+        if missing:
+            where = f" of variant {variant.name!r}" if len(spec.variants) > 1 else ""
+            raise root.error("payout.colors", f"{missing[0]!r} is not a colour the doors{where} can take ({', '.join(variant.door_colors)})")
 
 
 def _parse_observation(reader, width, height):
@@ -355,8 +402,11 @@ def _parse_things(reader, path, inherit=None):
         door = reader.table_reader("door")
         count = door.integer("count", 1, minimum=1, maximum=8)
         colors = _parse_colors(door, "colors")
+        distinct = door.boolean("distinct", False)
+        if distinct and count > len(colors):
+            raise door.error("distinct", f"{count} doors cannot take distinct colours among {len(colors)}")
         door.finish()
-        things.append(ThingSpec("door", colors, count))
+        things.append(ThingSpec("door", colors, count, distinct))
     else:
         reader.used.add("door")
         things.extend(t for t in inherit if t.kind == "door")

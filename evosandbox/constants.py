@@ -74,6 +74,10 @@ POLICY_NETWORK = 0
 POLICY_DOOR_SEEKER = 1
 POLICY_COLOR_SEEKER = 2
 POLICY_RANDOM = 3
+POLICY_ORACLE = 4  # shortest path to a door of the lifetime's paying colour
+POLICY_RANDOM_DOOR = 5  # shortest path to one door drawn per episode
+POLICY_WSLS = 6  # win-stay, lose-shift over door colours
+POLICY_WALL_FOLLOWER = 7  # right-hand rule
 
 # Dtypes, fixed once.
 GRID_DTYPE = np.uint8

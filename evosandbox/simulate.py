@@ -11,15 +11,31 @@ from evosandbox.constants import (
     POLICY_COLOR_SEEKER,
     POLICY_DOOR_SEEKER,
     POLICY_NETWORK,
+    POLICY_ORACLE,
     POLICY_RANDOM,
+    POLICY_RANDOM_DOOR,
+    POLICY_WALL_FOLLOWER,
+    POLICY_WSLS,
     THING_COLORS,
 )
 from evosandbox.controller import ControllerParams
-from evosandbox.errors import UsageError
+from evosandbox.errors import ConfigError, UsageError
 from evosandbox.kernels.rollout import rollout_kernel
-from evosandbox.worlds import compile_world, level_arguments, observation_size
+from evosandbox.worlds import compile_world, level_arguments, observation_size, paying_colors
 
-POLICY_NAMES = ("door-seeker", "color-seeker:COLOR", "random")
+POLICY_NAMES = ("door-seeker", "color-seeker:COLOR", "random", "oracle", "random-door", "wsls", "wall-follower")
+SCRIPTED_KINDS = {
+    "door-seeker": POLICY_DOOR_SEEKER,
+    "color-seeker": POLICY_COLOR_SEEKER,
+    "random": POLICY_RANDOM,
+    "oracle": POLICY_ORACLE,  # knows the lifetime's paying colour: the ceiling of a which-door world
+    "random-door": POLICY_RANDOM_DOOR,  # a shortest path to a door drawn per episode: no learning
+    "wsls": POLICY_WSLS,  # win-stay, lose-shift over door colours: a minimal learner
+    "wall-follower": POLICY_WALL_FOLLOWER,  # the right-hand rule: a control-type maze heuristic
+}
+"""Scripted policy names and their kernel ids (every kind but color-seeker takes no argument)."""
+MAX_THINK_STEPS = 1000
+"""Most thinking steps a rollout accepts."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +43,7 @@ class ScriptedPolicy:
     """A baseline policy with privileged access to the level (shortest paths by true tile)."""
 
     kind: str
-    """door-seeker, color-seeker or random."""
+    """A key of SCRIPTED_KINDS: door-seeker, color-seeker, random, oracle, random-door, wsls, wall-follower."""
     color: str = ""
     """Target colour of a color-seeker."""
 
@@ -38,9 +54,9 @@ class ScriptedPolicy:
 
 
 def parse_policy(text):
-    """Parse ``door-seeker``, ``color-seeker:COLOR`` or ``random`` into a ScriptedPolicy."""
+    """Parse a scripted policy name (``door-seeker``, ``color-seeker:COLOR``, ``wsls``, ...) into a ScriptedPolicy."""
     kind, _, color = text.partition(":")
-    if kind in ("door-seeker", "random") and not color:
+    if kind in SCRIPTED_KINDS and kind != "color-seeker" and not color:
         return ScriptedPolicy(kind)
     if kind == "color-seeker":
         if color not in THING_COLORS:
@@ -80,7 +96,7 @@ def _policy_arrays(spec, policy):
                 policy.output_weights, policy.output_bias)
     if isinstance(policy, str):
         policy = parse_policy(policy)
-    kind = {"door-seeker": POLICY_DOOR_SEEKER, "color-seeker": POLICY_COLOR_SEEKER, "random": POLICY_RANDOM}[policy.kind]
+    kind = SCRIPTED_KINDS[policy.kind]
     color = COLOR_IDS[policy.color] if policy.color else 0
     empty3 = np.zeros((1, 0, 0), FLOAT_DTYPE)
     empty2 = np.zeros((1, 0), FLOAT_DTYPE)
@@ -93,7 +109,7 @@ def level_seeds_for(seed, count, salt=0):
     return sequence.generate_state(count, dtype=np.uint64)
 
 
-def rollout(spec, policy, level_seeds, seed=0, record=False):
+def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):
     """Run a policy (ControllerParams batch or ScriptedPolicy) on the levels of ``level_seeds``.
 
     Args:
@@ -102,11 +118,17 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
         level_seeds: uint64 (L,), one level (lifetime) per seed, shared by every individual.
         seed: seeds the random policy's draws (per individual, lifetime and episode).
         record: also return grids and per-step trajectories.
+        think_steps: step a network this many times on each episode's first observation, its
+            actions discarded, before it plays (Taufeeque et al. 2024); no effect on scripted policies.
+        zero_reward_input: feed 0 as the last-reward input (and to wsls) instead of the reward.
+        feedback_colors: uint8 (L,) paying colours the reward *input* is computed with instead of
+            each lifetime's own (the permuted-reward ablation); returns still use the own colour.
 
     Returns:
         A Rollout with (P, L, K) outcome arrays.
     """
-    result, recording = play(spec, policy, level_seeds, seed, record)
+    result, recording = play(spec, policy, level_seeds, seed, record, think_steps=think_steps,
+                             zero_reward_input=zero_reward_input, feedback_colors=feedback_colors)
     if record:
         grids, positions, headings, actions, rewards, hidden = recording
         _hold_final_state(positions, headings, hidden, result.steps)
@@ -115,16 +137,25 @@ def rollout(spec, policy, level_seeds, seed=0, record=False):
     return result
 
 
-def play(spec, policy, level_seeds, seed=0, record=False):
+def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):
     """Call the rollout kernel once: return (Rollout, recording).
 
     ``recording`` is (grids, positions, headings, actions, rewards, hidden) as the kernel wrote
-    them (a trajectory stops at its episode's last step) when ``record``, else None.
+    them (a trajectory stops at its episode's last step) when ``record``, else None. The
+    keyword arguments are the manipulations of ``rollout``.
     """
     arrays = compile_world(spec)
     level_seeds = np.ascontiguousarray(level_seeds, dtype=np.uint64)
     if level_seeds.ndim != 1:
         raise ValueError("level_seeds must be one-dimensional")
+    if record and spec.lifetime.redraw_layout and spec.lifetime.episodes > 1:
+        raise ConfigError(spec.path, "lifetime.redraw_layout", "recording trajectories (replays, pacing) keeps one level per lifetime; this world re-draws it every episode")
+    if not 0 <= int(think_steps) <= MAX_THINK_STEPS:
+        raise UsageError(f"thinking steps must be within 0..{MAX_THINK_STEPS}, got {think_steps}", field="think_steps")
+    paying = paying_colors(spec, level_seeds)
+    feedback = paying if feedback_colors is None else np.ascontiguousarray(feedback_colors, dtype=np.uint8)
+    if feedback.shape != paying.shape:
+        raise ValueError("feedback_colors must hold one colour per level seed")
     kind, color, w_in, b_h, w_rec, w_out, b_out = _policy_arrays(spec, policy)
     population, lifetimes, episodes = w_in.shape[0], level_seeds.shape[0], spec.lifetime.episodes
     shape = (population, lifetimes, episodes)
@@ -146,11 +177,13 @@ def play(spec, policy, level_seeds, seed=0, record=False):
     started = time.perf_counter()
     rollout_kernel(
         arrays.height, arrays.width, *level_arguments(arrays),
-        spec.max_steps, episodes, spec.lifetime.reset_state, np.float32(spec.rewards.door), np.float32(spec.rewards.step_cost),
+        spec.max_steps, episodes, spec.lifetime.reset_state, spec.lifetime.redraw_layout,
+        np.float32(spec.rewards.door), np.float32(spec.rewards.step_cost),
+        paying, np.float32(spec.payout.other_door), np.float64(spec.payout.probability), feedback, bool(zero_reward_input),
         arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length, obs.type_radius, obs.color_radius,
         arrays.action_input_base, arrays.reward_index,
         level_seeds, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
-        kind, color, w_in, b_h, w_rec, w_out, b_out,
+        kind, color, w_in, b_h, w_rec, w_out, b_out, int(think_steps),
         entered_tile, entered_color, steps, returns,
         record, grids, positions, headings, actions, rewards, hidden,
     )

@@ -20,7 +20,13 @@ from evosandbox.constants import (
     TILE_IDS,
     TILE_WALL,
 )
-from evosandbox.kernels.levels import UNREACHABLE, action_distances_kernel, generate_level_kernel
+from evosandbox.kernels.levels import (
+    UNREACHABLE,
+    action_distances_kernel,
+    generate_level_kernel,
+    paying_color,
+    redraw_seed,
+)
 
 WORLDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "worlds")
 
@@ -41,6 +47,9 @@ class WorldArrays:
     thing_tiles: np.ndarray  # (variants, things) int64, doors first
     thing_masks: np.ndarray  # (variants, things) int64 colour bitmasks
     thing_counts: np.ndarray  # (variants,) int64
+    door_distinct: np.ndarray  # (variants,) bool: doors take distinct colours
+    every_door: bool  # every door must be reachable from the start (worlds with a paying colour)
+    payout_mask: int  # colour bitmask of the per-lifetime paying colours (0: every door pays)
     view_offsets: np.ndarray  # (4, V*V, 2) int64 world (drow, dcol) per heading and view cell
     view_radius: np.ndarray  # (V*V,) int64 Chebyshev radius of each view cell
     los_cells: np.ndarray  # (V*V, V) int64 view cells strictly between the agent and the cell
@@ -133,7 +142,9 @@ def _compile_cached(spec):
     tiles = np.zeros((len(variants), max_things), dtype=np.int64)
     masks = np.zeros((len(variants), max_things), dtype=np.int64)
     counts = np.zeros(len(variants), dtype=np.int64)
+    distinct = np.zeros(len(variants), dtype=np.bool_)
     for index, variant in enumerate(variants):
+        distinct[index] = any(t.distinct for t in variant.things if t.kind == "door")
         things = sorted(variant.things, key=lambda t: t.kind != "door")
         n = 0
         for thing in things:
@@ -164,6 +175,7 @@ def _compile_cached(spec):
         rooms_rows=spec.rooms[0], rooms_cols=spec.rooms[1], base_grid=base,
         fixed_door_cells=np.array(doors, dtype=np.int64), fixed_start=start,
         cumulative_weights=weights, thing_tiles=tiles, thing_masks=masks, thing_counts=counts,
+        door_distinct=distinct, every_door=spec.payout.enabled, payout_mask=_color_mask(spec.payout.colors),
         view_offsets=offsets, view_radius=radius, los_cells=los, los_length=los_length,
         action_input_base=action_base, reward_index=reward_index,
     )
@@ -174,6 +186,7 @@ def level_arguments(arrays):
     return (
         arrays.generator, arrays.rooms_rows, arrays.rooms_cols, arrays.base_grid, arrays.fixed_door_cells,
         arrays.fixed_start, arrays.cumulative_weights, arrays.thing_tiles, arrays.thing_masks, arrays.thing_counts,
+        arrays.door_distinct, arrays.every_door,
     )
 
 
@@ -196,6 +209,23 @@ def generate_level(spec, seed):
     if row < 0:
         raise RuntimeError(f"{spec.path}: no solvable level found for seed {seed}")
     return Level(grid, int(row), int(col), int(heading), int(variant))
+
+
+def episode_level(spec, level_seed, episode):
+    """Return the Level that episode ``episode`` of the lifetime of ``level_seed`` is played in.
+
+    Without ``[lifetime] redraw_layout`` every episode plays the first episode's level (from
+    another start); with it, episode k > 0 plays a level of its own.
+    """
+    if episode == 0 or not spec.lifetime.redraw_layout:
+        return generate_level(spec, level_seed)
+    return generate_level(spec, int(redraw_seed(np.uint64(level_seed), episode)))
+
+
+def paying_colors(spec, level_seeds):
+    """Return uint8 (L,): the colour id whose doors pay in each lifetime (0 when every door pays)."""
+    mask = compile_world(spec).payout_mask
+    return np.array([paying_color(np.uint64(seed), mask) for seed in np.asarray(level_seeds, np.uint64)], dtype=np.uint8)
 
 
 def action_distances(grid, target_mask):

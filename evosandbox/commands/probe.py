@@ -33,7 +33,7 @@ def register(subparsers):
 def add_source_arguments(parser):
     """Add SOURCE, --policy, --id, --world, --train-world and --seed (shared with ``replay``)."""
     parser.add_argument("source", nargs="?", metavar="RUN_DIR|GENOME.h5", help="a run (its champion unless --id) or a genome file")
-    parser.add_argument("--policy", metavar="NAME", help="a scripted policy instead: door-seeker, color-seeker:COLOR or random")
+    parser.add_argument("--policy", metavar="NAME", help="a scripted policy instead: door-seeker, color-seeker:COLOR, random, oracle, random-door, wsls or wall-follower")
     parser.add_argument("--id", type=int, metavar="N", help="with RUN_DIR: the recorded individual to take (default: the champion)")
     parser.add_argument("--world", required=True, metavar="WORLD.toml", help="the test world (a path, or the name of a shipped world)")
     parser.add_argument(

@@ -23,6 +23,10 @@ from evosandbox.kernels.rng import derive_seed, new_state, next_below, next_unit
 
 UNREACHABLE = np.int32(1 << 30)
 MAX_ATTEMPTS = 1000
+PAYOUT_SALT = 0x5041594F5554
+"""Salt of the per-lifetime paying-colour draw and of the per-episode payout draws."""
+REDRAW_SALT = 0x524544524157
+"""Salt of the level seeds of re-drawn episodes (episode k > 0 of a lifetime)."""
 
 
 @jit
@@ -156,7 +160,27 @@ def _pick_variant(cumulative_weights, state):
 @jit
 def door_reachable(grid, row, col):
     """Return whether a door can be entered from (row, col) walking on floor only."""
+    return reachable_doors(grid, row, col, True) > 0
+
+
+@jit
+def start_ok(grid, row, col, every_door):
+    """Return whether a start is solvable: some door reachable, or every door when ``every_door``."""
+    if not every_door:
+        return door_reachable(grid, row, col)
+    total = 0
+    for r in range(grid.shape[0]):
+        for c in range(grid.shape[1]):
+            if grid[r, c, 0] == TILE_DOOR:
+                total += 1
+    return reachable_doors(grid, row, col, False) == total
+
+
+@jit
+def reachable_doors(grid, row, col, stop_at_first):
+    """Count the doors that can be entered from (row, col) walking on floor (stop at one when asked)."""
     height, width = grid.shape[0], grid.shape[1]
+    found = 0
     seen = np.zeros((height, width), dtype=np.bool_)
     queue = np.empty(height * width, dtype=np.int64)
     queue[0] = row * width + col
@@ -172,12 +196,15 @@ def door_reachable(grid, row, col):
                 continue
             tile = grid[nr, nc, 0]
             if tile == TILE_DOOR:
-                return True
-            if tile == TILE_EMPTY:
+                seen[nr, nc] = True
+                found += 1
+                if stop_at_first:
+                    return found
+            elif tile == TILE_EMPTY:
                 seen[nr, nc] = True
                 queue[tail] = nr * width + nc
                 tail += 1
-    return False
+    return found
 
 
 @jit
@@ -196,9 +223,13 @@ def _free_cells(grid, out):
 @jit
 def generate_level_kernel(
     grid, seed, generator, rooms_rows, rooms_cols, base_grid, fixed_door_cells, fixed_start,
-    cumulative_weights, thing_tiles, thing_masks, thing_counts,
+    cumulative_weights, thing_tiles, thing_masks, thing_counts, door_distinct, every_door,
 ):
-    """Generate the level for ``seed`` into ``grid``; return (row, col, heading, variant, attempts)."""
+    """Generate the level for ``seed`` into ``grid``; return (row, col, heading, variant, attempts).
+
+    ``door_distinct[variant]`` draws the doors' colours without replacement (no two alike);
+    ``every_door`` requires every door to be reachable from the start (else one suffices).
+    """
     height, width = grid.shape[0], grid.shape[1]
     cells = np.empty(height * width, dtype=np.int64)
     for attempt in range(MAX_ATTEMPTS):
@@ -207,9 +238,14 @@ def generate_level_kernel(
         variant = _pick_variant(cumulative_weights, state)
         count = _free_cells(grid, cells)
         fixed_doors_used = 0
+        used_door_colors = 0
         for t in range(thing_counts[variant]):
             tile = thing_tiles[variant, t]
-            color = _pick_color(thing_masks[variant, t], state)
+            if tile == TILE_DOOR and door_distinct[variant]:
+                color = _pick_color(thing_masks[variant, t] & ~used_door_colors, state)
+                used_door_colors |= 1 << color
+            else:
+                color = _pick_color(thing_masks[variant, t], state)
             if tile == TILE_DOOR and fixed_doors_used < fixed_door_cells.shape[0]:
                 cell = fixed_door_cells[fixed_doors_used]
                 fixed_doors_used += 1
@@ -231,13 +267,47 @@ def generate_level_kernel(
             start = cells[next_below(state, count)]
         heading = next_below(state, 4)
         row, col = start // width, start % width
-        if door_reachable(grid, row, col):
+        if start_ok(grid, row, col, every_door):
             return row, col, heading, variant, attempt + 1
     return -1, -1, 0, 0, MAX_ATTEMPTS
 
 
 @jit
-def episode_start(grid, level_seed, episode, first_row, first_col, first_heading):
+def paying_color(level_seed, payout_mask):
+    """Return the colour whose doors pay in the lifetime of ``level_seed`` (0: every door pays)."""
+    if payout_mask == 0:
+        return 0
+    return _pick_color(payout_mask, new_state(derive_seed(level_seed, PAYOUT_SALT)))
+
+
+@jit
+def payout_draw(level_seed, episode):
+    """Return the uniform [0, 1) draw that settles episode ``episode``'s stochastic payout."""
+    return next_unit(new_state(derive_seed(level_seed, PAYOUT_SALT + 1 + episode)))
+
+
+@jit
+def door_value(color, paying, door_reward, other_door_reward, probability, draw):
+    """Return what entering a door of ``color`` pays when ``paying`` is the lifetime's colour.
+
+    The paying colour's doors pay with ``probability``, the others with the rest (the draw is
+    shared, so exactly one kind pays); ``paying`` 0 means every door pays ``door_reward``.
+    """
+    if paying == 0:
+        return door_reward
+    if (color == paying) == (draw < probability):
+        return door_reward
+    return other_door_reward
+
+
+@jit
+def redraw_seed(level_seed, episode):
+    """Return the level seed of episode ``episode`` (> 0) of a lifetime with re-drawn layouts."""
+    return derive_seed(level_seed, REDRAW_SALT + episode)
+
+
+@jit
+def episode_start(grid, level_seed, episode, first_row, first_col, first_heading, every_door):
     """Return the start (row, col, heading) of episode ``episode`` of a lifetime in this level."""
     if episode == 0:
         return first_row, first_col, first_heading
@@ -248,7 +318,7 @@ def episode_start(grid, level_seed, episode, first_row, first_col, first_heading
     for _ in range(64):
         cell = cells[next_below(state, count)]
         row, col = cell // width, cell % width
-        if door_reachable(grid, row, col):
+        if start_ok(grid, row, col, every_door):
             return row, col, next_below(state, 4)
     return first_row, first_col, next_below(state, 4)
 

@@ -10,6 +10,7 @@ from evosandbox.constants import (
     TILE_DOOR,
     TILE_EMPTY,
     TILE_KEY,
+    TILE_WALL,
 )
 from evosandbox.kernels._jit import jit
 from evosandbox.kernels.levels import UNREACHABLE
@@ -117,3 +118,52 @@ def seek_action(grid, distances, row, col, heading, state):
     return best_action
 
 
+@jit
+def door_targets(grid, color, out):
+    """Mark the doors of ``color`` (0: every door) in ``out``; return how many."""
+    height, width = grid.shape[0], grid.shape[1]
+    count = 0
+    for r in range(height):
+        for c in range(width):
+            hit = grid[r, c, 0] == TILE_DOOR and (color == 0 or grid[r, c, 1] == color)
+            out[r, c] = hit
+            if hit:
+                count += 1
+    return count
+
+
+@jit
+def pick_door(grid, state, exclude_color):
+    """Return the flat cell of a door drawn uniformly among those not of ``exclude_color``; -1 if none."""
+    height, width = grid.shape[0], grid.shape[1]
+    doors = np.empty(height * width, dtype=np.int64)
+    count = 0
+    for r in range(height):
+        for c in range(width):
+            if grid[r, c, 0] == TILE_DOOR and (exclude_color == 0 or grid[r, c, 1] != exclude_color):
+                doors[count] = r * width + c
+                count += 1
+    if count == 0:
+        return -1
+    return doors[next_below(state, count)]
+
+
+@jit
+def wall_follower_action(grid, row, col, heading, pending_forward):
+    """Return (action, pending_forward) of the right-hand rule: keep a wall on the right.
+
+    Enter a door ahead; after turning right, step forward (``pending_forward``) so the turn is
+    not repeated in place; else turn right where the right is open, go ahead where the front
+    is, and turn left in a dead end. It solves every perfect maze, slowly.
+    """
+    ahead_r, ahead_c = row + HEADING_DELTA[heading, 0], col + HEADING_DELTA[heading, 1]
+    ahead = grid[ahead_r, ahead_c, 0]
+    if ahead == TILE_DOOR or (pending_forward and ahead != TILE_WALL):
+        return ACTION_FORWARD, False
+    right = (heading + 1) % 4
+    right_tile = grid[row + HEADING_DELTA[right, 0], col + HEADING_DELTA[right, 1], 0]
+    if right_tile == TILE_EMPTY or right_tile == TILE_DOOR:
+        return ACTION_RIGHT, True
+    if ahead == TILE_EMPTY:
+        return ACTION_FORWARD, False
+    return ACTION_LEFT, False
