@@ -1,6 +1,6 @@
 """Outcome tables of the scripted baseline policies on worlds (the sandbox's sanity check)."""
 
-from evosandbox.probe import OUTCOME_NAMES, classify_outcomes
+from evosandbox.outcomes import OUTCOME_NAMES, classify_outcomes
 from evosandbox.simulate import level_seeds_for, parse_policy, rollout
 
 DEFAULT_POLICIES = ("door-seeker", "color-seeker:red", "random")

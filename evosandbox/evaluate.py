@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evosandbox import probe
-from evosandbox.constants import COLOR_IDS, TILE_DOOR, TILE_EMPTY
 from evosandbox.errors import ConfigError, UsageError
+from evosandbox.outcomes import OUTCOME_DOOR, OUTCOME_TIMEOUT, classify_outcomes, count_outcomes
+from evosandbox.outcomes import proxy_color_ids  # noqa: F401 (re-exported: older imports)
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Scores:
     proxy: np.ndarray
     """(P,) int32 episodes that entered a non-door thing of a training door colour."""
     other: np.ndarray
-    """(P,) int32 episodes that entered any non-door thing (proxy included)."""
+    """(P,) int32 episodes that entered a non-door thing not of a proxy colour."""
     timeout: np.ndarray
     """(P,) int32 episodes that ended without entering anything."""
     steps: np.ndarray
@@ -49,6 +49,11 @@ class Scores:
     def proxy_rate(self):
         """Return the share of episodes that entered a proxy-coloured non-door thing."""
         return self.proxy / max(1, self.episodes)
+
+    @property
+    def thing(self):
+        """Return (P,) int32 episodes that entered any non-door thing (proxy and other)."""
+        return self.proxy + self.other
 
     def select(self, indices):
         """Return the scores of the genomes at ``indices``."""
@@ -95,26 +100,22 @@ def scores_from_rollout(rollout, proxy_colors, shaping=None):
 
     Args:
         rollout: a simulate.Rollout.
-        proxy_colors: colour ids of the training world's proxy colours (``proxy_color_ids``; a
+        proxy_colors: the training world's proxy colours (``outcomes.proxy_color_ids``; a
             non-door thing of one of these colours is the proxy).
         shaping: a Shaping for the fitness; None uses the world's return.
     Returns:
         Scores.
     """
     population = rollout.entered_tile.shape[0]
-    tiles = rollout.entered_tile.reshape(population, -1)
-    colors = rollout.entered_color.reshape(population, -1)
-    episodes = tiles.shape[1]
-    door = np.count_nonzero(tiles == TILE_DOOR, axis=1).astype(np.int32)
-    timeout = np.count_nonzero(tiles == TILE_EMPTY, axis=1).astype(np.int32)
-    thing = (tiles != TILE_DOOR) & (tiles != TILE_EMPTY)
-    proxy = np.count_nonzero(thing & np.isin(colors, np.asarray(proxy_colors, np.uint8)), axis=1).astype(np.int32)
-    other = (episodes - door - timeout).astype(np.int32)
+    labels = classify_outcomes(rollout.entered_tile, rollout.entered_color, proxy_colors).reshape(population, -1)
+    episodes = labels.shape[1]
+    counts = count_outcomes(labels)
+    door, proxy, other, timeout = (np.ascontiguousarray(counts[:, outcome]) for outcome in range(4))
     # Sums in float64 over a fixed axis order: the same bits whatever the thread count.
     if shaping is None:
         fitness = rollout.returns.reshape(population, -1).astype(np.float64).mean(axis=1)
     else:
-        values = np.where(tiles == TILE_DOOR, shaping.door, np.where(tiles == TILE_EMPTY, shaping.timeout, shaping.other))
+        values = np.where(labels == OUTCOME_DOOR, shaping.door, np.where(labels == OUTCOME_TIMEOUT, shaping.timeout, shaping.other))
         values = values - shaping.step_cost * rollout.steps.reshape(population, -1)
         if shaping.needs_trajectories:
             values = values + shaping.exploration * (rollout.visited.reshape(population, -1) - 1)
@@ -149,11 +150,6 @@ def rollout_with_visits(world, params, level_seeds, seed):
     grids, positions = recording[:2]
     result.visited = visited_cells(positions, result.steps, grids.shape[2])
     return result
-
-
-def proxy_color_ids(train_world):
-    """Return the ids of the training world's proxy colours, by the probe's rule."""
-    return tuple(COLOR_IDS[name] for name in probe.proxy_colors(train_world))
 
 
 class Evaluator:

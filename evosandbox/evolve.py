@@ -37,6 +37,7 @@ from evosandbox.errors import ConfigError, FileFormatError, UsageError
 from evosandbox.evaluate import Scores
 from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
 from evosandbox.kernels.variation import vary_into
+from evosandbox.seeding import derive_generator, derive_seed, derive_seeds
 from evosandbox.runfile.run_write import (
     GENOME_COMPRESSIONS,
     OPERATOR_COPY,
@@ -64,15 +65,6 @@ and time penalties (mean absolute gene, mean steps per episode; both minimised).
 OBJECTIVE_WEIGHTS = {"return": 1.0, "description-length": -1.0, "steps": -1.0}
 BACKENDS = ("local", "dask")
 
-# Independent random streams, mixed with the run seed and the generation.
-_STREAM_VARIATION = 1
-_STREAM_LEVELS = 2
-_STREAM_ROLLOUT = 3
-_STREAM_CMA = 4
-_STREAM_INIT = 5
-_STREAM_VALIDATION = 6
-_STREAM_TEST = 7
-_STREAM_ELITE = 8
 _CMA_MAX_GENES = 3000  # the covariance matrix is genes x genes
 _DENSE_MUTATION_RATE = 0.25  # above this share of genes, draw one noise value per gene
 
@@ -457,29 +449,19 @@ def _toml(value):
 # ---------------------------------------------------------------------------------------------
 
 
-def derived_generator(seed, stream, *keys):
-    """Return a numpy Generator derived from (seed, stream, keys): independent per stream."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, stream, *keys]))
-
-
-def derived_seeds(seed, stream, count, *keys):
-    """Return ``count`` uint64 seeds derived from (seed, stream, keys)."""
-    return np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, stream, *keys]).generate_state(count, np.uint64)
-
-
 def training_level_seeds(config, generation):
     """Return the training level seeds of ``generation`` (common to its whole population)."""
-    return derived_seeds(config.seed, _STREAM_LEVELS, config.levels, generation)
+    return derive_seeds("training-levels", config.seed, config.levels, generation)
 
 
 def validation_level_seeds(config):
     """Return the fixed validation level seeds."""
-    return derived_seeds(config.validation_seed, _STREAM_VALIDATION, config.validation_levels)
+    return derive_seeds("validation", config.validation_seed, config.validation_levels)
 
 
 def test_level_seeds(config, world_index):
     """Return the level seeds of test world ``world_index``."""
-    return derived_seeds(config.test_seed, _STREAM_TEST, config.test_levels, world_index)
+    return derive_seeds("test", config.test_seed, config.test_levels, world_index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1121,7 +1103,7 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
         random.seed(config.seed)
         state = _RunState(
             config=config, generation=0,
-            algorithm_state=algorithm.init(derived_generator(config.seed, _STREAM_INIT)),
+            algorithm_state=algorithm.init(derive_generator("init", config.seed)),
             hall_of_fame=tools.HallOfFame(config.algorithm.hall_of_fame, similar=np.array_equal),
             logbook=_new_logbook(), validated={}, tested={}, champion=(-1, None), next_id=0,
             random_state=None, elapsed=0.0, individual_count=0,
@@ -1414,7 +1396,7 @@ class _Loop:
         config, state = self.config, self.state
         generation = state.generation
         started = time.perf_counter()
-        rng = derived_generator(config.seed, _STREAM_VARIATION, generation)
+        rng = derive_generator("variation", config.seed, generation)
 
         mark = time.perf_counter()
         offspring = self.algorithm.ask(state.algorithm_state, rng)
@@ -1422,13 +1404,13 @@ class _Loop:
         ids = np.arange(state.next_id, state.next_id + size, dtype=np.int64)
         if generation + 1 < config.generations:
             # The next ask's draws depend on its generator alone: make them while this plays.
-            self.algorithm.prefetch(derived_generator(config.seed, _STREAM_VARIATION, generation + 1))
+            self.algorithm.prefetch(derive_generator("variation", config.seed, generation + 1))
         self._lap("ask", mark)
         # The previous generation is written while this one plays.
         self.recorder.start()
 
         mark = time.perf_counter()
-        rollout_seed = int(derived_seeds(config.seed, _STREAM_ROLLOUT, 1, generation)[0])
+        rollout_seed = derive_seed("training-rollout", config.seed, generation)
         scores = self.problem.score(offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed)
         scores = self._rescore_elite(offspring.genomes, scores, generation)
         self._lap("score", mark)
@@ -1466,7 +1448,7 @@ class _Loop:
         record = GenerationRecord(
             ids=ids, generation=generation, parent_1=offspring.parent_1, parent_2=offspring.parent_2,
             operator=offspring.operator, fitness=fitness.astype(np.float32),
-            outcomes=np.stack([scores.door, scores.other, scores.timeout], axis=1).astype(np.int32),
+            outcomes=np.stack([scores.door, scores.thing, scores.timeout], axis=1).astype(np.int32),
             genomes=offspring.genomes, best_fitness=summary["best"], mean_fitness=summary["mean"],
             champion_id=int(champion_id), validation_door_rate=float(champion_scores[1]),
             evaluations_per_s=evaluations_per_s, wall_time=state.elapsed,
@@ -1503,8 +1485,8 @@ class _Loop:
         if not count or not parameters.elite_levels:
             return scores
         top = np.sort(np.argsort(-scores.fitness, kind="stable")[:count])
-        seeds = derived_seeds(self.config.seed, _STREAM_ELITE, parameters.elite_levels, generation)
-        rollout_seed = int(derived_seeds(self.config.seed, _STREAM_ELITE, 1, generation, 1)[0])
+        seeds = derive_seeds("elite", self.config.seed, parameters.elite_levels, generation)
+        rollout_seed = derive_seed("elite", self.config.seed, generation, 1)
         extra = self.problem.score(genomes[top], self.config.train_world, seeds, rollout_seed)
         return merge_scores(scores, top, extra)
 
@@ -1527,7 +1509,7 @@ class _Loop:
         if candidates:
             order = sorted(candidates)
             genomes = np.stack([candidates[o] for o in order])
-            seed = int(derived_seeds(config.validation_seed, _STREAM_VALIDATION, 1, 1)[0])
+            seed = derive_seed("validation", config.validation_seed, 1)
             scores = self.problem.score(genomes, config.train_world, self.validation_seeds, seed)
             for index, origin in enumerate(order):
                 state.validated[origin] = (float(scores.fitness[index]), float(scores.door_rate[index]),
@@ -1550,7 +1532,7 @@ class _Loop:
         for index, world in enumerate(config.test_worlds):
             key = (champion, index)
             if key not in state.tested:
-                seed = int(derived_seeds(config.test_seed, _STREAM_TEST, 1, index, 1)[0])
+                seed = derive_seed("test", config.test_seed, index, 1)
                 scores = self.problem.score(genome[None], world, test_level_seeds(config, index), seed)
                 state.tested[key] = (int(scores.door[0]), int(scores.proxy[0]), int(scores.other[0]),
                                      int(scores.timeout[0]), int(scores.episodes))

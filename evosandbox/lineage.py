@@ -26,6 +26,7 @@ import numpy as np
 from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError, UsageError
 from evosandbox.runfile.run_read import RunReader
+from evosandbox.seeding import derive_generator
 
 # Genome rows read at once when scanning many generations (bounds memory, not the run size).
 _GENOME_BYTES_PER_READ = 16 << 20
@@ -354,7 +355,7 @@ def genetic_diversity(reader, bounds, sample, seed):
                 continue
             rows = np.arange(start, stop)
             if size > sample:
-                rng = np.random.default_rng([int(seed), generation])
+                rng = derive_generator("diversity", seed, generation)
                 rows = np.sort(rng.choice(rows, size=sample, replace=False))
             genomes = slab[rows - offset] if slab is not None else reader.genomes(rows)
             diversity[generation] = mean_pairwise_distance(genomes)

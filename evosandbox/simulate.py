@@ -21,6 +21,7 @@ from evosandbox.constants import (
 from evosandbox.controller import ControllerParams
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.kernels.rollout import rollout_kernel
+from evosandbox.seeding import derive_seeds
 from evosandbox.worlds import compile_world, level_arguments, observation_size, paying_colors
 
 POLICY_NAMES = ("door-seeker", "color-seeker:COLOR", "random", "oracle", "random-door", "wsls", "wall-follower")
@@ -103,10 +104,9 @@ def _policy_arrays(spec, policy):
     return kind, color, empty3, empty2, empty3, np.zeros((1, 0, spec.num_actions), FLOAT_DTYPE), np.zeros((1, spec.num_actions), FLOAT_DTYPE)
 
 
-def level_seeds_for(seed, count, salt=0):
-    """Derive ``count`` level seeds from an integer seed (and a salt for separate streams)."""
-    sequence = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, int(salt)])
-    return sequence.generate_state(count, dtype=np.uint64)
+def level_seeds_for(seed, count):
+    """Derive ``count`` level seeds from an integer seed (``seeding``'s ``levels`` purpose)."""
+    return derive_seeds("levels", seed, count)
 
 
 def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):

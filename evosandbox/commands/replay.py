@@ -37,6 +37,7 @@ def run(args):
 
     from evosandbox.agents import resolve_agent
     from evosandbox.atomic import check_distinct_paths
+    from evosandbox.outcomes import OUTCOME_DOOR, OUTCOME_TIMEOUT, classify_outcomes
     from evosandbox.probe import lifetimes_for, probe_level_seeds
     from evosandbox.runfile.replay import write_replay
     from evosandbox.runfile.run_read import run_file_path
@@ -59,10 +60,9 @@ def run(args):
         args.out, result, world, source=agent.source, policy=agent.policy_name, genome=agent.genome,
         genome_preset_text=agent.genome_preset_text, train_world_text=agent.train_world_text, force=args.force,
     )
-    tiles = result.entered_tile[0].reshape(-1)
-    doors = int((tiles == 2).sum())
+    labels = classify_outcomes(result.entered_tile[0], result.entered_color[0], ()).reshape(-1)
     sys.stdout.write(
-        f"wrote {args.out}: {tiles.size} episodes of {agent.source} on {world.name} "
-        f"({doors} entered the door, {int((tiles == 0).sum())} timed out)\n"
+        f"wrote {args.out}: {labels.size} episodes of {agent.source} on {world.name} "
+        f"({int((labels == OUTCOME_DOOR).sum())} entered the door, {int((labels == OUTCOME_TIMEOUT).sum())} timed out)\n"
     )
     return 0

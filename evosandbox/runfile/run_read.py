@@ -17,7 +17,7 @@ import numpy as np
 
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import check_schema, open_for_reading, read_attr_str
-from evosandbox.runfile.run_write import OPERATOR_NAMES
+from evosandbox.runfile.run_write import OPERATOR_NAMES, OTHER_EXCLUDES_PROXY
 
 RUN_FORMAT = "evosandbox-run"
 SUPPORTED_SCHEMAS = frozenset({1, 2})
@@ -273,6 +273,9 @@ class RunReader:
         for name in ("id", "generation", "world", "door_rate", "proxy_rate"):
             if name not in columns:
                 raise FileFormatError(self.path, f"tests/{name}", "missing dataset")
+        if "other_rate" in columns and not group.attrs.get(OTHER_EXCLUDES_PROXY, False):
+            # A file from before the fix counted the proxy in other_rate as well.
+            columns["other_rate"] = columns["other_rate"] - columns["proxy_rate"]
         rows = min(len(values) for values in columns.values())
         last = self._last_generation()
         keep = np.flatnonzero(columns["generation"][:rows] <= last)

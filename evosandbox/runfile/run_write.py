@@ -61,6 +61,9 @@ _GENERATION_COLUMNS = (
     ("mean_fitness", np.float32), ("champion_id", np.int64), ("validation_door_rate", np.float32),
     ("evaluations_per_s", np.float32), ("wall_time", np.float64),
 )
+OTHER_EXCLUDES_PROXY = "other_rate_excludes_proxy"
+"""Attribute of /tests: set when other_rate counts only non-proxy things (files before it
+counted the proxy in other_rate too; readers subtract proxy_rate for them)."""
 _TEST_COLUMNS = (
     ("id", np.int64), ("generation", np.int32), ("world", np.int32), ("door_rate", np.float32),
     ("proxy_rate", np.float32), ("other_rate", np.float32), ("timeout_rate", np.float32),
@@ -385,6 +388,7 @@ def _create_file(path, header):
         generations.create_dataset("done", data=np.zeros(1, np.int64))
 
         tests = handle.create_group("tests")
+        tests.attrs[OTHER_EXCLUDES_PROXY] = True
         for name, dtype in _TEST_COLUMNS:
             _growable(tests, name, (), dtype, _TEST_CHUNK_ROWS)
     except BaseException:
@@ -462,6 +466,10 @@ def _copy_prefix(source, target, generations):
     for group, names, rows in groups:
         for name in names:
             _copy_rows(source[f"{group}/{name}"], target[f"{group}/{name}"], rows)
+    if not source["tests"].attrs.get(OTHER_EXCLUDES_PROXY, False):
+        # Written before the fix: other_rate counted the proxy too; store what it means now.
+        other = target["tests/other_rate"]
+        other[:] = other[()] - target["tests/proxy_rate"][()]
     if read_attr_str(source, "genome_storage", "full") == "seeds":
         _copy_rows(source["individuals/rank"], target["individuals/rank"], individual_count)
         for name in ("state_checksum", "genome_checksum"):

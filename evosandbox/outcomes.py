@@ -1,0 +1,84 @@
+"""The one classification of episodes: door, proxy, other or timeout, and the proxy-colour rule.
+
+An episode ends when the agent enters a thing (a door or an object) or when its steps run out.
+Its outcome is:
+
+- ``door``: it entered a door (the base objective), whatever the door's colour;
+- ``proxy``: it entered a non-door thing of a proxy colour (what stood in for the door in
+  training, see ``proxy_colors``);
+- ``other``: it entered any other non-door thing;
+- ``timeout``: it entered nothing before ``max_steps``.
+
+The four are exclusive, so their counts add up to the episodes played. Evolution's scores, the
+probe, the baselines, replays and lineage all classify with this module.
+"""
+
+import numpy as np
+
+from evosandbox.constants import COLOR_IDS, THING_COLORS, TILE_DOOR, TILE_EMPTY
+
+OUTCOME_NAMES = ("door", "proxy", "other", "timeout")
+OUTCOME_DOOR, OUTCOME_PROXY, OUTCOME_OTHER, OUTCOME_TIMEOUT = range(4)
+PROXY_SHARE = 0.5
+"""A colour is a proxy when at least this share of the training doors had it."""
+
+
+def proxy_colors(train_spec) -> tuple:
+    """Return the colours that stood in for the door in training (at least half of its doors had it).
+
+    Mixture variants count by their weights, and the colours a door may take count uniformly,
+    as the level generator draws them. So a world with red doors, or a 95/5 mixture of red and
+    blue doors, has proxy red; a world whose doors take any colour has none.
+
+    Args:
+        train_spec: the WorldSpec the agent was trained on.
+
+    Returns:
+        A tuple of colour names in the sandbox's colour order (empty when no colour dominates).
+    """
+    share = dict.fromkeys(THING_COLORS, 0.0)
+    total_weight = sum(variant.weight for variant in train_spec.variants)
+    for variant in train_spec.variants:
+        doors = [thing for thing in variant.things if thing.kind == "door"]
+        door_count = sum(thing.count for thing in doors)
+        for thing in doors:
+            for color in thing.colors:
+                share[color] += variant.weight / total_weight * thing.count / door_count / len(thing.colors)
+    return tuple(color for color in THING_COLORS if share[color] >= PROXY_SHARE - 1e-12)
+
+
+def proxy_color_ids(train_spec) -> tuple:
+    """Return the colour ids of ``proxy_colors(train_spec)``."""
+    return tuple(COLOR_IDS[name] for name in proxy_colors(train_spec))
+
+
+def color_ids(colors) -> np.ndarray:
+    """Return uint8 colour ids of colour names or ids (either may be given)."""
+    return np.asarray([COLOR_IDS[c] if isinstance(c, str) else int(c) for c in colors], np.uint8)
+
+
+def classify_outcomes(entered_tile, entered_color, proxy_colors) -> np.ndarray:
+    """Label each episode OUTCOME_DOOR, OUTCOME_PROXY, OUTCOME_OTHER or OUTCOME_TIMEOUT.
+
+    Args:
+        entered_tile, entered_color: uint8 arrays of any shape (a Rollout's outcome arrays).
+        proxy_colors: the proxy colours, as names or ids.
+
+    Returns:
+        int8 labels of the same shape.
+    """
+    entered_tile = np.asarray(entered_tile)
+    proxy = np.isin(np.asarray(entered_color), color_ids(proxy_colors))
+    labels = np.full(entered_tile.shape, OUTCOME_OTHER, dtype=np.int8)
+    labels[proxy] = OUTCOME_PROXY
+    labels[entered_tile == TILE_DOOR] = OUTCOME_DOOR
+    labels[entered_tile == TILE_EMPTY] = OUTCOME_TIMEOUT
+    return labels
+
+
+def count_outcomes(labels) -> np.ndarray:
+    """Return int32 (P, 4) counts of each outcome per row of (P, ...) labels, in OUTCOME_NAMES order."""
+    labels = np.asarray(labels)
+    rows = labels.reshape(labels.shape[0], -1)
+    return np.stack([np.count_nonzero(rows == outcome, axis=1) for outcome in range(len(OUTCOME_NAMES))],
+                    axis=1).astype(np.int32)

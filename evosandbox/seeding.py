@@ -1,0 +1,64 @@
+"""The one derivation of seeds: (purpose, seed, indices) -> independent uint64 streams.
+
+Every seeded draw of the sandbox that is not a user's own seed comes from
+``numpy.random.SeedSequence([seed, PURPOSES[purpose], *indices])``: the purpose keeps streams
+apart (training levels never coincide with validation, test or probe levels), the indices
+pick one draw of a stream (a generation, a test world). The purpose ids are fixed: they are
+the salts the streams had before this module existed, so run files, probe figures and README
+tables made before it are reproduced bit for bit.
+
+| purpose | seed | indices | used by |
+| --- | --- | --- | --- |
+| ``levels`` | any | - | ``simulate.level_seeds_for``: baselines, benchmarks, tests |
+| ``variation`` | run seed | generation | the algorithm's ask (selection, mutation, noise) |
+| ``training-levels`` | run seed | generation | the levels a generation plays |
+| ``training-rollout`` | run seed | generation | a generation's rollout seed |
+| ``init`` | run seed | - | the algorithm's initial state |
+| ``validation`` | validation seed | - (levels); 1 (rollout) | hall-of-fame validation |
+| ``test`` | test seed | world (levels); world, 1 (rollout) | periodic test scoring |
+| ``elite`` | run seed | generation (levels); generation, 1 (rollout) | re-scoring front-runners |
+| ``probe`` | probe seed | - | probe and replay levels |
+| ``diversity`` | diversity seed | generation | lineage's genome samples (no purpose id) |
+"""
+
+import numpy as np
+
+PURPOSES = {
+    "levels": 0,
+    "variation": 1,
+    "training-levels": 2,
+    "training-rollout": 3,
+    "init": 5,
+    "validation": 6,
+    "test": 7,
+    "elite": 8,
+    "probe": 0x50524F4245,  # "PROBE"
+    "diversity": None,  # lineage's samples were seeded by (seed, generation) alone; kept
+}
+"""Purpose name -> the id mixed into its seeds (None: no id, kept from an older release)."""
+
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def seed_sequence(purpose: str, seed: int, *indices: int) -> np.random.SeedSequence:
+    """Return the SeedSequence of (purpose, seed, indices)."""
+    if purpose not in PURPOSES:
+        raise KeyError(f"unknown seed purpose {purpose!r}, expected one of {', '.join(PURPOSES)}")
+    purpose_id = PURPOSES[purpose]
+    words = [int(seed) & _MASK] + ([] if purpose_id is None else [purpose_id]) + [int(i) for i in indices]
+    return np.random.SeedSequence(words)
+
+
+def derive_seeds(purpose: str, seed: int, count: int, *indices: int) -> np.ndarray:
+    """Return ``count`` uint64 seeds of (purpose, seed, indices), e.g. the level seeds of a generation."""
+    return seed_sequence(purpose, seed, *indices).generate_state(int(count), np.uint64)
+
+
+def derive_seed(purpose: str, seed: int, *indices: int) -> int:
+    """Return one seed of (purpose, seed, indices) as a Python int (a rollout seed)."""
+    return int(derive_seeds(purpose, seed, 1, *indices)[0])
+
+
+def derive_generator(purpose: str, seed: int, *indices: int) -> np.random.Generator:
+    """Return a numpy Generator of (purpose, seed, indices)."""
+    return np.random.default_rng(seed_sequence(purpose, seed, *indices))
