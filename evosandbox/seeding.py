@@ -18,6 +18,7 @@ tables made before it are reproduced bit for bit.
 | ``test`` | test seed | world (levels); world, 1 (rollout) | periodic test scoring |
 | ``elite`` | run seed | generation (levels); generation, 1 (rollout) | re-scoring front-runners |
 | ``probe`` | probe seed | - | probe and replay levels |
+| ``mesa`` (+ variant) | probe seed | - | the mesa-optimizer probes' levels |
 | ``diversity`` | diversity seed | generation | lineage's genome samples (no purpose id) |
 """
 
@@ -33,6 +34,7 @@ PURPOSES = {
     "test": 7,
     "elite": 8,
     "probe": 0x50524F4245,  # "PROBE"
+    "mesa": 0x4D455341,  # "MESA": the mesa-optimizer probes (probes/_episodes.py adds a variant)
     "diversity": None,  # lineage's samples were seeded by (seed, generation) alone; kept
 }
 """Purpose name -> the id mixed into its seeds (None: no id, kept from an older release)."""
@@ -40,25 +42,32 @@ PURPOSES = {
 _MASK = 0xFFFFFFFFFFFFFFFF
 
 
-def seed_sequence(purpose: str, seed: int, *indices: int) -> np.random.SeedSequence:
-    """Return the SeedSequence of (purpose, seed, indices)."""
-    if purpose not in PURPOSES:
+def seed_sequence(purpose, seed: int, *indices: int) -> np.random.SeedSequence:
+    """Return the SeedSequence of (purpose, seed, indices).
+
+    ``purpose`` is a name from PURPOSES, or an integer id (a salt) for a stream a caller
+    derives from one of them (the mesa probes' variants: ``PURPOSES["mesa"] + k``).
+    """
+    if isinstance(purpose, (int, np.integer)) and not isinstance(purpose, bool):
+        purpose_id = int(purpose)
+    elif purpose in PURPOSES:
+        purpose_id = PURPOSES[purpose]
+    else:
         raise KeyError(f"unknown seed purpose {purpose!r}, expected one of {', '.join(PURPOSES)}")
-    purpose_id = PURPOSES[purpose]
     words = [int(seed) & _MASK] + ([] if purpose_id is None else [purpose_id]) + [int(i) for i in indices]
     return np.random.SeedSequence(words)
 
 
-def derive_seeds(purpose: str, seed: int, count: int, *indices: int) -> np.ndarray:
+def derive_seeds(purpose, seed: int, count: int, *indices: int) -> np.ndarray:
     """Return ``count`` uint64 seeds of (purpose, seed, indices), e.g. the level seeds of a generation."""
     return seed_sequence(purpose, seed, *indices).generate_state(int(count), np.uint64)
 
 
-def derive_seed(purpose: str, seed: int, *indices: int) -> int:
+def derive_seed(purpose, seed: int, *indices: int) -> int:
     """Return one seed of (purpose, seed, indices) as a Python int (a rollout seed)."""
     return int(derive_seeds(purpose, seed, 1, *indices)[0])
 
 
-def derive_generator(purpose: str, seed: int, *indices: int) -> np.random.Generator:
+def derive_generator(purpose, seed: int, *indices: int) -> np.random.Generator:
     """Return a numpy Generator of (purpose, seed, indices)."""
     return np.random.default_rng(seed_sequence(purpose, seed, *indices))

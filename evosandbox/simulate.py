@@ -104,9 +104,9 @@ def _policy_arrays(spec, policy):
     return kind, color, empty3, empty2, empty3, np.zeros((1, 0, spec.num_actions), FLOAT_DTYPE), np.zeros((1, spec.num_actions), FLOAT_DTYPE)
 
 
-def level_seeds_for(seed, count):
-    """Derive ``count`` level seeds from an integer seed (``seeding``'s ``levels`` purpose)."""
-    return derive_seeds("levels", seed, count)
+def level_seeds_for(seed, count, salt=0):
+    """Derive ``count`` level seeds from an integer seed (and a salt: a ``seeding`` purpose id)."""
+    return derive_seeds(int(salt), seed, count)
 
 
 def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):
