@@ -11,7 +11,7 @@ import sys
 
 from evosandbox.errors import InputError
 
-COMMAND_MODULES = ("evolve", "probe", "mesa", "replay", "view", "lineage", "export", "worlds")
+COMMAND_MODULES = ("evolve", "probe", "mesa", "replay", "view", "lineage", "export", "worlds", "sweep")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,243 @@
+"""Sweeps: a tiny sweep end to end, bad sweep files, crash + resume, failures, results.csv alone, jobs and Dask."""
+
+import glob
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import pytest
+
+from evosandbox import sweep
+from evosandbox.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
+TIMING_COLUMNS = ("wall_time", "run_file_bytes")
+"""Columns that depend on the machine and the run's history, not on its results."""
+
+pytestmark = pytest.mark.slow
+
+TINY = f"""
+name = "tiny"
+experiment = "{SMOKE}"
+seeds = "1-2"
+
+[set]
+"experiment.generations" = 3
+"experiment.validation.levels" = 8
+"experiment.test.levels" = 8
+
+[[axes]]
+name = "color_radius"
+key = "worlds.observation.color_radius"
+values = [2, 6]
+
+[probe]
+episodes = 24
+"""
+
+
+def write_sweep(folder, text=TINY, name="tiny.toml"):
+    """Write a sweep file and return its path."""
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def comparable(rows):
+    """Return the rows without machine-dependent columns."""
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def assert_same_results(first, second):
+    """Assert two results.csv files hold the same rows (NaN equal to NaN), timings aside."""
+    a, b = comparable(sweep.read_results(first)), comparable(sweep.read_results(second))
+    assert len(a) == len(b)
+    for left, right in zip(a, b):
+        assert sorted(left) == sorted(right)
+        for name in left:
+            x, y = left[name], right[name]
+            if isinstance(x, float) and math.isnan(x):
+                assert isinstance(y, float) and math.isnan(y), name
+            else:
+                assert x == y, (name, x, y)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """Run the tiny sweep once, uninterrupted, in this process."""
+    folder = tmp_path_factory.mktemp("sweep")
+    path = write_sweep(str(folder))
+    assert main(["sweep", path, "--out", str(folder / "out"), "--quiet"]) == 0
+    return path, folder / "out"
+
+
+def test_a_tiny_sweep_runs_end_to_end(baseline, capsys, tmp_path):
+    path, out = baseline
+    rows = sweep.read_results(out / "results.csv")
+    assert [(row["color_radius"], row["seed"], row["status"]) for row in rows] == [(2, 1, "ok"), (2, 2, "ok"), (6, 1, "ok"), (6, 2, "ok")]
+    for row in rows:
+        assert 0.0 <= row["competence_low"] <= row["competence"] <= row["competence_high"] <= 1.0
+        total = sum(row[f"red-doors-test/{outcome}_rate"] for outcome in sweep.OUTCOMES)
+        assert abs(total - 1.0) < 1e-9
+        assert row["generations"] == 3 and row["run_file_bytes"] > 0
+    # Each cell's folder documents itself: the resolved files, the run, the champion.
+    cell = out / "cells" / "color_radius-2_seed-1"
+    with open(cell / "train.toml", "rb") as handle:
+        assert tomllib.load(handle)["observation"]["color_radius"] == 2
+    with open(cell / "test-0.toml", "rb") as handle:
+        assert tomllib.load(handle)["observation"]["color_radius"] == 2
+    with open(cell / "experiment.toml", "rb") as handle:
+        experiment = tomllib.load(handle)
+    assert experiment["seed"] == 1 and experiment["generations"] == 3 and experiment["world"]["train"] == "train.toml"
+    assert (cell / "run" / "run.h5").exists() and (cell / "champion.h5").exists()
+    for name in ("summary.md", "summary.json", "results.h5", "plots/color_radius.png", "sweep.toml"):
+        assert (out / name).exists(), name
+    summary = (out / "summary.md").read_text()
+    assert "| color_radius=2 | 2/2 |" in summary and "bootstrap" in summary
+    # Run again with --resume: nothing left to do, the same summary as JSON.
+    capsys.readouterr()
+    copy = tmp_path / "again"
+    shutil.copytree(out, copy)
+    assert main(["sweep", path, "--out", str(copy), "--resume", "--json", "--quiet"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["ran"] == 0 and document["skipped"] == 4
+    first = document["conditions"][0]
+    assert first["condition"] == "color_radius=2" and first["runs"] == 2 and first["planned"] == 2
+    metric = first["metrics"]["red-doors-test/door_rate"]
+    assert metric["low"] <= metric["mean"] <= metric["high"] and metric["count"] == 2
+
+
+def test_an_existing_sweep_folder_needs_resume(baseline, capsys):
+    path, out = baseline
+    assert main(["sweep", path, "--out", str(out), "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, field, message", [
+    (('key = "worlds.observation.color_radius"', 'key = "world.observation.color_radius"'), "axes[0].key", "a key starts with"),
+    (("values = [2, 6]", "values = [2, 99]"), "axes[0].key", "cell color_radius=99: train.toml: observation.color_radius"),
+    (('key = "worlds.observation.color_radius"', 'key = "train.variants[3].weight"'), "axes[0].key", "no 'variants' to index into"),
+    (('"experiment.generations" = 3', '"experiment.generations" = 0'), "set.experiment.generations", "must be at least 1"),
+    (('"experiment.generations" = 3', '"experiment.algorithm.no_such_key" = 3'), "set.experiment.algorithm.no_such_key", "unknown key"),
+    (('seeds = "1-2"', 'seeds = "2-1"'), "seeds", "backwards"),
+    (("[probe]", "[probe]\nprobes = [\"proxy\", \"no-such-probe\"]"), "probe.probes[1]", "unknown probe"),
+])
+def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path, capsys, change, field, message):
+    path = write_sweep(str(tmp_path), TINY.replace(*change))
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"evosandbox sweep: {path}: ")
+    assert field in error and message in error
+    assert not out.exists()  # nothing runs, nothing is written
+
+
+def test_an_axis_set_table_needs_one_value_per_axis_value(tmp_path, capsys):
+    text = TINY.replace('key = "worlds.observation.color_radius"\nvalues = [2, 6]',
+                        'values = [2, 6]\n[axes.set]\n"worlds.observation.color_radius" = [2]')
+    path = write_sweep(str(tmp_path), text)
+    assert main(["sweep", path, "--out", str(tmp_path / "out")]) == 2
+    assert "axes[0].set.worlds.observation.color_radius: expected a list of 2 values" in capsys.readouterr().err
+
+
+def test_results_csv_alone_lets_resume_skip_finished_cells(baseline, tmp_path):
+    path, out = baseline
+    fresh = tmp_path / "carried"
+    fresh.mkdir()
+    shutil.copy(out / "results.csv", fresh / "results.csv")
+    spec = sweep.load_sweep(path)
+    result = sweep.run_sweep(spec, fresh, resume=True, progress=False)
+    assert result.ran == 0 and result.skipped == 4
+    assert not (fresh / "cells").exists() or not glob.glob(str(fresh / "cells" / "*" / "run"))
+    assert_same_results(out / "results.csv", fresh / "results.csv")
+    assert (fresh / "summary.md").read_text() == (out / "summary.md").read_text()
+    # A changed config does not reuse the old rows.
+    changed = write_sweep(str(tmp_path), TINY.replace('"experiment.generations" = 3', '"experiment.generations" = 4'), "changed.toml")
+    with pytest.raises(sweep.UsageError, match="made with another config"):
+        sweep.run_sweep(sweep.load_sweep(changed), fresh, resume=True, progress=False)
+
+
+def test_a_failing_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    path = write_sweep(str(tmp_path))
+    original = sweep._start_run
+
+    def flaky(task):
+        """Fail seed 2's runs."""
+        if task.seed == 2:
+            raise RuntimeError("the cluster caught fire")
+        return original(task)
+
+    monkeypatch.setattr(sweep, "_start_run", flaky)
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--quiet"]) == 1
+    rows = sweep.read_results(out / "results.csv")
+    assert [row["status"] for row in rows] == ["ok", "failed", "ok", "failed"]
+    assert rows[1]["error"] == "RuntimeError: the cluster caught fire"
+    summary = (out / "summary.md").read_text()
+    assert "1 failed" in summary and "the cluster caught fire" in summary
+    # --resume retries the failed cells only.
+    monkeypatch.setattr(sweep, "_start_run", original)
+    result = sweep.run_sweep(sweep.load_sweep(path), out, resume=True, progress=False)
+    assert result.ran == 2 and result.skipped == 2 and result.failed == 0
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_sweep(baseline, tmp_path):
+    path, out = baseline
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "evosandbox", "sweep", path, "--out", str(killed), "--quiet"],
+                               cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        # Kill once the first cell is finished: the second is then mid-run or just set up.
+        while not glob.glob(str(killed / "cells" / "*" / "result.json")) and process.poll() is None:
+            assert time.monotonic() < deadline, "the sweep made no progress"
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert main(["sweep", path, "--out", str(killed), "--resume", "--quiet"]) == 0
+    assert_same_results(out / "results.csv", killed / "results.csv")
+
+
+def test_jobs_and_a_dask_cluster_give_the_same_results(baseline, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path, out = baseline
+    spec = sweep.load_sweep(path, seeds="1")  # two cells, one per worker, keep the test short
+    expected = tmp_path / "expected.csv"
+    sweep.write_results(expected, [row for row in sweep.read_results(out / "results.csv") if row["seed"] == 1], spec)
+    result = sweep.run_sweep(spec, tmp_path / "jobs", jobs=2, progress=False)
+    assert result.ran == 2 and result.failed == 0
+    assert_same_results(expected, tmp_path / "jobs" / "results.csv")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        result = sweep.run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+    assert result.ran == 2 and result.failed == 0
+    assert_same_results(expected, tmp_path / "dask" / "results.csv")
+
+
+def test_seed_lists_and_toml_round_trip():
+    assert sweep.parse_seeds("1-3,7") == (1, 2, 3, 7)
+    with pytest.raises(sweep.ConfigError, match="twice"):
+        sweep.parse_seeds("1-3,2")
+    data = {"name": "x \"q\"", "grid": {"width": 11, "ratio": 0.5}, "flag": True,
+            "variants": [{"name": "a", "weight": 0.9}, {"name": "b", "door": {"count": 1, "colors": ["blue"]},
+                                                        "objects": [{"kind": "ball", "count": 1}]}]}
+    assert tomllib.loads(sweep.dump_toml(data)) == data
+
+
+def test_the_shipped_sweeps_resolve():
+    for path in sorted(glob.glob(os.path.join(ROOT, "sweeps", "*.toml"))):
+        spec = sweep.load_sweep(path)
+        cells = sweep.plan(spec)
+        assert len(cells) == len(spec.seeds) * math.prod(len(axis.values) for axis in spec.axes)
+        assert len({cell.digest for cell in cells}) == len(cells)
