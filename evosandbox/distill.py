@@ -20,7 +20,7 @@ import numpy as np
 
 from evosandbox.constants import TILE_DOOR
 from evosandbox.controller import ControllerParams
-from evosandbox.kernels.distill import imitation_scores
+from evosandbox.kernels.distill import imitation_gradient, imitation_scores
 from evosandbox.kernels.observe import observe
 from evosandbox.simulate import rollout
 from evosandbox.worlds import compile_world
@@ -103,6 +103,15 @@ def imitation(params, demonstrations):
     return cross_entropy, agreement
 
 
+def adam_step(gradient, first_moment, second_moment, iteration, learning_rate):
+    """Return (step along ``gradient``, new first moment, new second moment): Adam (Kingma and Ba 2015)."""
+    first_moment = 0.9 * first_moment + 0.1 * gradient
+    second_moment = 0.999 * second_moment + 0.001 * gradient * gradient
+    corrected = first_moment / (1 - 0.9 ** iteration)
+    scale = np.sqrt(second_moment / (1 - 0.999 ** iteration)) + 1e-8
+    return learning_rate * corrected / scale, first_moment, second_moment
+
+
 @dataclass(frozen=True)
 class FitResult:
     """The genome a distillation fit ends with and how well it imitates."""
@@ -139,30 +148,97 @@ def fit_to_demonstrations(encoding, demonstrations, iterations=300, pairs=32, si
     started = time.perf_counter()
     founders = encoding.initial_genomes(2 * pairs, rng)
     cross_entropy, _ = imitation(encoding.develop(founders), demonstrations)
-    mean = founders[int(np.argmin(cross_entropy))].astype(np.float64)
-    first_moment = np.zeros_like(mean)
-    second_moment = np.zeros_like(mean)
-    history = []
     samples = 2 * pairs
-    for iteration in range(1, iterations + 1):
+
+    def loss_gradient(genome):
         noise = rng.standard_normal((pairs, encoding.genome_length))
-        genomes = np.concatenate([mean + sigma * noise, mean - sigma * noise]).astype(np.float32)
+        genomes = np.concatenate([genome + sigma * noise, genome - sigma * noise]).astype(np.float32)
         cross_entropy, _ = imitation(encoding.develop(genomes), demonstrations)
         order = np.argsort(cross_entropy, kind="stable")  # lowest loss first
         utility = np.empty(samples)
         utility[order] = 0.5 - np.arange(samples) / (samples - 1)
-        gradient = ((utility[:pairs] - utility[pairs:]) @ noise) / (samples * sigma)
-        first_moment = 0.9 * first_moment + 0.1 * gradient
-        second_moment = 0.999 * second_moment + 0.001 * gradient * gradient
-        corrected = first_moment / (1 - 0.9 ** iteration)
-        scale = np.sqrt(second_moment / (1 - 0.999 ** iteration)) + 1e-8
-        mean = mean + learning_rate * corrected / scale
+        return -((utility[:pairs] - utility[pairs:]) @ noise) / (samples * sigma)
+
+    start = founders[int(np.argmin(cross_entropy))]
+    return _adam_fit(encoding, demonstrations, start, loss_gradient, iterations, learning_rate, report_every, started)
+
+
+def _adam_fit(encoding, demonstrations, start, loss_gradient, iterations, learning_rate, report_every, started):
+    """Descend ``loss_gradient(genome)`` from ``start`` with Adam; return the FitResult."""
+    genome = start.astype(np.float64)
+    first_moment = np.zeros_like(genome)
+    second_moment = np.zeros_like(genome)
+    history = []
+    for iteration in range(1, iterations + 1):
+        gradient = loss_gradient(genome)
+        step, first_moment, second_moment = adam_step(gradient, first_moment, second_moment, iteration, learning_rate)
+        genome = genome - step
         if iteration % report_every == 0 or iteration == iterations:
-            loss, agreement = imitation(encoding.develop(mean.astype(np.float32)), demonstrations)
+            loss, agreement = imitation(encoding.develop(genome.astype(np.float32)), demonstrations)
             history.append((iteration, float(loss[0]), float(agreement[0])))
-    genome = mean.astype(np.float32)
-    loss, agreement = imitation(encoding.develop(genome), demonstrations)
-    return FitResult(genome, float(loss[0]), float(agreement[0]), iterations, time.perf_counter() - started, history)
+    final = genome.astype(np.float32)
+    loss, agreement = imitation(encoding.develop(final), demonstrations)
+    return FitResult(final, float(loss[0]), float(agreement[0]), iterations, time.perf_counter() - started, history)
+
+
+def imitation_loss_and_weight_gradient(params, demonstrations):
+    """Return one controller's mean cross-entropy and its gradient over every parameter (flat, kernel order)."""
+    d = demonstrations
+    lengths = np.diff(d.episode_offsets)
+    shape = params.shape
+    recurrent = shape.hidden if shape.recurrent else 0
+    grads = (np.empty((shape.inputs, shape.hidden)), np.empty(shape.hidden), np.empty((recurrent, recurrent)),
+             np.empty((shape.hidden, shape.outputs)), np.empty(shape.outputs))
+    loss = imitation_gradient(
+        params.input_weights[0], params.hidden_bias[0], params.recurrent_weights[0], params.output_weights[0],
+        params.output_bias[0], d.episode_offsets, d.step_offsets, d.active, d.rewards_in, d.reward_index, d.actions,
+        int(lengths.max()) if len(lengths) else 0, *grads)
+    return loss, np.concatenate([grad.reshape(-1) for grad in grads])
+
+
+def genome_gradient(encoding, genome, weight_gradient, step=1e-3):
+    """Map a gradient over the controller's parameters to one over the genome (chain rule).
+
+    Exact for the linear encodings (direct: the gene scales; subspace: the projection's
+    transpose); for the others, the develop map's Jacobian by forward differences of ``step``.
+    """
+    from evosandbox.genomes import flatten_params
+
+    if encoding.name == "direct":
+        return weight_gradient * encoding.gene_scales
+    if encoding.name == "subspace":
+        return encoding.projection.T.astype(np.float64) @ (weight_gradient * encoding.parameter_scales)
+    base = flatten_params(encoding.develop(genome))[0].astype(np.float64)
+    shifted = np.repeat(genome[None, :], encoding.genome_length, axis=0)
+    shifted[np.arange(encoding.genome_length), np.arange(encoding.genome_length)] += np.float32(step)
+    actual = (shifted - genome[None, :]).diagonal().astype(np.float64)  # the float32 step really taken
+    jacobian = (flatten_params(encoding.develop(shifted)).astype(np.float64) - base[None, :]) / actual[:, None]
+    return jacobian @ weight_gradient
+
+
+def fit_by_gradient(encoding, demonstrations, iterations=300, learning_rate=0.02, founders=64, seed=0,
+                    report_every=25):
+    """Fit a genome of ``encoding`` to imitate the demonstrations by gradient descent (no environment).
+
+    Backpropagation through time gives the cross-entropy's gradient over the controller's
+    parameters; the chain rule through ``develop`` (genome_gradient) gives it over the genome;
+    Adam takes the steps. The start is the best of ``founders`` random genomes.
+
+    Returns:
+        FitResult.
+    """
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    candidates = encoding.initial_genomes(founders, rng)
+    cross_entropy, _ = imitation(encoding.develop(candidates), demonstrations)
+
+    def loss_gradient(genome):
+        current = genome.astype(np.float32)
+        _, weight_gradient = imitation_loss_and_weight_gradient(encoding.develop(current), demonstrations)
+        return genome_gradient(encoding, current, weight_gradient)
+
+    start = candidates[int(np.argmin(cross_entropy))]
+    return _adam_fit(encoding, demonstrations, start, loss_gradient, iterations, learning_rate, report_every, started)
 
 
 def door_rate(world_spec, params, level_seeds):

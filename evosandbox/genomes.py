@@ -116,6 +116,12 @@ class DevelopmentalOptions:
     """Developmental steps (0 reads the weights straight from the positional seeds)."""
     rate: float = 0.5
     """How far a cell moves toward its rule's output each step (0 < rate <= 1)."""
+    identity_features: int = 0
+    """Fixed random features per cell beside the positional ones (Nisioti et al. 2024's intrinsic
+    cell states): cells that sit alike still start apart, against the collapse of neuronal
+    diversity. 0 (the default) is the original program."""
+    identity_seed: int = 0
+    """Seeds the identity features (part of the encoding, like the substrate)."""
 
 
 @dataclass(frozen=True)
@@ -625,7 +631,12 @@ class DevelopmentalEncoding(Encoding):
 
     def __init__(self, genome_spec, world_spec):
         super().__init__(genome_spec, world_spec)
-        self.features = positional_features(neuron_coordinates(world_spec, genome_spec.hidden))
+        features = positional_features(neuron_coordinates(world_spec, genome_spec.hidden))
+        if self.options.identity_features:
+            rng = np.random.default_rng([self.options.identity_seed, self.options.identity_features])
+            identity = rng.standard_normal((self.options.identity_features, features.shape[1]))
+            features = np.ascontiguousarray(np.vstack([features, identity]))
+        self.features = features
         self.neighbour_offsets, self.neighbour_indices = tissue_neighbours(world_spec, genome_spec.hidden)
 
     @classmethod
@@ -639,12 +650,14 @@ class DevelopmentalEncoding(Encoding):
             state_size=reader.integer("state_size", defaults.state_size, minimum=1, maximum=64),
             steps=reader.integer("steps", defaults.steps, minimum=0, maximum=1000),
             rate=rate,
+            identity_features=reader.integer("identity_features", defaults.identity_features, minimum=0, maximum=64),
+            identity_seed=reader.integer("identity_seed", defaults.identity_seed, minimum=0, maximum=2**63 - 1),
         )
 
     @property
     def feature_count(self):
-        """Length of the positional feature vector phi."""
-        return 8
+        """Length of the feature vector phi: 8 positional features and any identity features."""
+        return 8 + self.options.identity_features
 
     def _gene_scales(self):
         size, feature_count = self.options.state_size, self.feature_count

@@ -427,3 +427,16 @@ def test_subspace_presets_span_the_funnel_width_range():
               for name in ("subspace-large", "subspace", "subspace-small")}
     assert 19 <= ratios["subspace-large"] < ratios["subspace"] < ratios["subspace-small"] <= 210
     assert ratios["subspace"] >= 50
+
+
+def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
+    plain = make_encoding(tiny_spec("developmental", state_size=3, steps=2), TINY_WORLD)
+    encoding = make_encoding(tiny_spec("developmental", state_size=3, steps=2, identity_features=2), TINY_WORLD)
+    assert encoding.feature_count == plain.feature_count + 2
+    assert encoding.genome_length == plain.genome_length + 3 * 2  # one seed-map column per feature and state
+    np.testing.assert_array_equal(encoding.features[:8], plain.features)
+    again = make_encoding(tiny_spec("developmental", state_size=3, steps=2, identity_features=2), TINY_WORLD)
+    np.testing.assert_array_equal(again.features, encoding.features)
+    genomes = encoding.initial_genomes(2, np.random.default_rng(1))
+    for a, b in zip(flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
