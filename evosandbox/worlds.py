@@ -222,6 +222,36 @@ def episode_level(spec, level_seed, episode):
     return generate_level(spec, int(redraw_seed(np.uint64(level_seed), episode)))
 
 
+def scaled_world(spec, area):
+    """Return ``spec`` with about ``area`` times its floor area and as many times its step budget.
+
+    The interior side grows by sqrt(area) (a maze's side stays odd); every other setting is
+    kept, so a controller of the world plays the scaled one. An ASCII map cannot be scaled
+    (ConfigError naming grid.generator); area 1 returns ``spec`` itself.
+    """
+    import dataclasses
+    import math
+
+    from evosandbox.errors import ConfigError
+
+    if area == 1:
+        return spec
+    if spec.generator == "ascii":
+        raise ConfigError(spec.path, "grid.generator", "an ascii map has one size; it cannot be scaled to larger levels")
+
+    def side(length):
+        """Scale one side (outer wall included), odd for a maze, at most 64."""
+        scaled = int(round((length - 1) * math.sqrt(area))) + 1
+        if spec.generator == "maze" and scaled % 2 == 0:
+            scaled += 1
+        return min(scaled, 63 if spec.generator == "maze" else 64)
+
+    return dataclasses.replace(
+        spec, name=f"{spec.name}-x{area:g}", width=side(spec.width), height=side(spec.height),
+        max_steps=int(round(spec.max_steps * area)), source_text="",
+    )
+
+
 def paying_colors(spec, level_seeds):
     """Return uint8 (L,): the colour id whose doors pay in each lifetime (0 when every door pays)."""
     mask = compile_world(spec).payout_mask

@@ -36,6 +36,8 @@ def register(subparsers):
                         help="comma-separated: learning,thinking,generalisation (default: each that applies to the world)")
     parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES, metavar="N",
                         help=f"lifetimes (learning) or levels (thinking, generalisation) per condition (default {DEFAULT_EPISODES})")
+    parser.add_argument("--think-steps", default=None, metavar="LIST",
+                        help="thinking probe: comma-separated steps before the first move, 0 among them (default 0,1,2,4,8,16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     parser.set_defaults(func=run)
     return parser
@@ -56,6 +58,21 @@ def selected_probes(text, world):
         if not names:
             raise UsageError("empty; name at least one probe", field="--probes")
     return names
+
+
+def parse_think_steps(text):
+    """Parse --think-steps into a tuple of integers (None when not given); UsageError naming the flag."""
+    if text is None:
+        return None
+    from evosandbox.probes.thinking import check_think_steps
+
+    try:
+        steps = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers, got {text!r}", field="--think-steps") from None
+    if any(step < 0 for step in steps):
+        raise UsageError(f"{min(steps)} is out of range (a step count is at least 0)", field="--think-steps")
+    return check_think_steps(steps)
 
 
 def applies(name, world):
@@ -83,8 +100,11 @@ def run(args):
               "episodes": args.episodes, "seed": args.seed, "notes": list(agent.notes), "probes": {}}
     lines = [f"mesa  {agent.source} on {world.name} ({args.episodes} per condition, seed {args.seed})"]
     lines += [f"  note: {note}" for note in agent.notes]
+    think_steps = parse_think_steps(args.think_steps)
     for name in names:
         probe = get_probe(name)
+        if name == "thinking" and think_steps is not None:
+            probe.think_steps = think_steps
         [result] = probe.measure(agent.policy, world, agent.train_world, args.episodes, args.seed)
         report["probes"][name] = result.to_dict()
         report.update(probe.summary(result))
