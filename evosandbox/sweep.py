@@ -55,6 +55,7 @@ import numpy as np
 from evosandbox.atomic import atomic_output
 from evosandbox.config import TableReader, read_toml
 from evosandbox.errors import ConfigError, InputError, UsageError
+from evosandbox.outcomes import OUTCOME_NAMES as OUTCOMES
 
 RESULTS_CSV = "results.csv"
 RESULTS_H5 = "results.h5"
@@ -72,7 +73,6 @@ DEFAULT_PROBE_SEED = 20190611
 """Seed of the probes' fresh levels (the same for every cell, so conditions compare on the same levels)."""
 COMPETENCE_THRESHOLD = 0.9
 """Fresh-level training door rate from which a run counts as competent."""
-OUTCOMES = ("door", "proxy", "other", "timeout")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 _KEY_PART = re.compile(r"^([A-Za-z0-9_-]+)((?:\[\d+\])*)$")
 
