@@ -90,13 +90,16 @@ class SphereProblem:
         """Nothing to release."""
 
 
-def sphere_config(**algorithm):
-    """Return the smoke config set up for the sphere problem."""
+def sphere_config(name="ga", **algorithm):
+    """Return the smoke config set up for the sphere problem, with algorithm ``name``."""
     config = evolution.load_experiment(SMOKE)
-    parameters = dict(population_size=24, parents=6, tournament_size=2, crossover_probability=0.3, sigma_adaptation=0.2)
+    parameters = dict(population_size=24)
+    if name in ("ga", "nsga2"):
+        parameters.update(parents=6, tournament_size=2, crossover_probability=0.3, sigma_adaptation=0.2)
     parameters.update(algorithm)
-    return dataclasses.replace(config, generations=30, algorithm=dataclasses.replace(config.algorithm, **parameters),
-                               test_every=10)
+    if name == "es":  # es follows the base objective alone
+        config = dataclasses.replace(config, objectives=("return",))
+    return dataclasses.replace(evolution.with_algorithm(config, name, **parameters), generations=30, test_every=10)
 
 
 def sphere_run(tmp_path, generations, **algorithm):
@@ -128,8 +131,9 @@ def test_smoke_config_loads_resolved():
     (("parents = 4", "parents = 16"), "algorithm.parents"),
     (('"../worlds/red-doors-train.toml"', '"../worlds/nowhere.toml"'), "world.train"),
     (('extra = ["description-length", "steps"]', 'extra = ["beauty"]'), "objectives.extra[0]"),
-    (('name = "ga"', 'name = "es"'), "objectives.extra"),  # es follows the base objective alone
-    (("[algorithm]", "[algorithm]\nes_sigma = -0.1"), "algorithm.es_sigma"),
+    (('name = "ga"', 'name = "es"'), "algorithm.scheme"),  # a GA parameter under es
+    (("[algorithm]", "[algorithm]\nes_sigma = 0.1"), "algorithm.es_sigma"),  # an es parameter under ga
+    (("[algorithm]", "[algorithm]\ncma_sigma = 0.1"), "algorithm.cma_sigma"),
     (("[validation]", "[validation\n"), None),
 ])
 def test_bad_configs_name_file_and_key(tmp_path, edit, key):
@@ -145,6 +149,26 @@ def test_bad_configs_name_file_and_key(tmp_path, edit, key):
     assert error.value.path == str(path)
     if key:
         assert error.value.field == key
+
+
+def test_another_algorithms_key_is_one_line_naming_file_and_key_exit_2(tmp_path, capsys):
+    path = tmp_path / "foreign.toml"
+    path.write_text(open(SMOKE).read().replace("[algorithm]", "[algorithm]\nes_sigma = 0.2", 1)
+                    .replace('"../', f'"{ROOT}/'))
+    assert main(["evolve", str(path), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"evosandbox evolve: {path}: algorithm.es_sigma: not a parameter of ga (it belongs to es)"
+    assert not (tmp_path / "run").exists()
+
+
+def test_es_refuses_extra_objectives(tmp_path):
+    text = open(SMOKE).read().replace('"../', f'"{ROOT}/')
+    algorithm = text[text.index("[algorithm]"):text.index("[objectives]")]
+    path = tmp_path / "es.toml"
+    path.write_text(text.replace(algorithm, '[algorithm]\nname = "es"\npopulation_size = 9\n\n'))
+    with pytest.raises(ConfigError, match="es follows the base objective alone") as error:
+        evolution.load_experiment(path)
+    assert error.value.field == "objectives.extra"
 
 
 def test_ga_improves_and_records_every_individual_with_its_parents(tmp_path):
@@ -265,7 +289,7 @@ def test_es_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_cma_es_refuses_a_huge_genome():
     config = evolution.load_experiment(SMOKE)
-    config = dataclasses.replace(config, algorithm=dataclasses.replace(config.algorithm, name="cma-es"))
+    config = evolution.with_algorithm(config, "cma-es")
     with pytest.raises(ConfigError, match="covariance"):
         evolution.make_algorithm(config, 20_000, None)
 
@@ -276,7 +300,7 @@ def test_checkpoint_round_trips_the_hall_of_fame_and_random_state(tmp_path):
     path = tmp_path / "run" / "checkpoint.pkl"
     assert path.stat().st_size < 20_000  # ids, not genomes: those are in the run file
     state = evolution.read_checkpoint(path)
-    assert state.generation == 5 and state.next_id == 5 * 24 and len(state.logbook) == 5
+    assert state.generation == 5 and state.next_id == 5 * 24
     assert state.algorithm_state.genomes is None and len(state.hall_of_fame) == config.algorithm.hall_of_fame
     with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
         evolution.restore_genomes(state, handle["genomes"])
@@ -336,7 +360,7 @@ def test_the_real_smoke_run_is_reproducible_across_thread_counts(tmp_path, algor
         pytest.skip("needs two numba threads")
     config = evolution.load_experiment(SMOKE, generations=4)
     if algorithm == "es":  # its sampling and gradient kernels run in parallel too
-        config = dataclasses.replace(config, objectives=("return",), algorithm=dataclasses.replace(config.algorithm, name="es"))
+        config = evolution.with_algorithm(dataclasses.replace(config, objectives=("return",)), "es")
     for threads in (1, 2):
         evolution.evolve(evolution.override(config, threads=threads), tmp_path / f"t{threads}", progress=False)
     assert_same_run(tmp_path / "t1" / "run.h5", tmp_path / "t2" / "run.h5")
@@ -372,9 +396,9 @@ def test_every_shipped_config_loads_and_its_rendering_loads_back_the_same(path, 
 
 
 def test_ga_batch_is_copies_then_children_built_from_their_parents_without_aliasing():
-    parameters = evolution.AlgorithmConfig(population_size=40, parents=8, elite=3, tournament_size=2,
-                                           crossover_probability=0.5, mutation_probability=0.7,
-                                           mutation_sigma=0.5, mutation_rate=0.01)
+    parameters = evolution.GaParameters(population_size=40, parents=8, elite=3, tournament_size=2,
+                                        crossover_probability=0.5, mutation_probability=0.7,
+                                        mutation_sigma=0.5, mutation_rate=0.01)
     length = 3001
     algorithm = evolution.GeneticAlgorithm(parameters, length, lambda n, rng: rng.standard_normal((n, length), dtype=np.float32), 1)
     random.seed(5)

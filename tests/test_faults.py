@@ -163,7 +163,7 @@ def test_nan_and_infinity_in_a_world_are_refused(write_world, capsys, field, val
 
 
 @pytest.mark.parametrize("table, line, field", [
-    ("[algorithm]", "es_sigma = nan", "algorithm.es_sigma"),
+    ("[algorithm]", "sigma_max = nan", "algorithm.sigma_max"),  # es_sigma under ga is a foreign key
     ("[algorithm]", "mutation_sigma = inf", "algorithm.mutation_sigma"),
     ("[fitness]", "door = nan", "fitness.door"),
 ])

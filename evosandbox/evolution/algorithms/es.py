@@ -1,0 +1,129 @@
+"""Natural evolution strategy: mirrored samples around a mean, centred ranks, Adam."""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evosandbox.evolution.algorithms.base import Algorithm, AlgorithmParameters, AlgorithmState, Offspring, bounds
+from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
+from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_ES, OPERATOR_INIT
+
+
+@dataclass(frozen=True)
+class EsParameters(AlgorithmParameters):
+    """Parameters of the evolution strategy."""
+
+    name: str = "es"
+    es_sigma: float = field(default=0.1, metadata=bounds(minimum=1e-9))
+    """Standard deviation of the Gaussian samples around the mean (in gene units)."""
+    es_learning_rate: float = field(default=0.03, metadata=bounds(minimum=0.0))
+    """Adam step size of the mean's update."""
+    es_weight_decay: float = field(default=0.005, metadata=bounds(minimum=0.0))
+    """L2 pull of the mean towards zero, per generation (keeps weights from saturating)."""
+
+
+@dataclass
+class EsState(AlgorithmState):
+    """An ES run: the mean genome, Adam's moment estimates and where the mean came from."""
+
+    mean: np.ndarray  # (G,) float32, the genome every sample is drawn around (None before gen 1)
+    first_moment: np.ndarray  # (G,) float64
+    second_moment: np.ndarray  # (G,) float64
+    mean_id: int = -1
+    """Id of the individual the current mean descends from (the previous mean, or the best founder)."""
+    mean_origin: int = -1
+    """Id of an individual whose genome equals the mean exactly (-1: the mean is new)."""
+    generation: int = 0
+
+
+class EvolutionStrategy(Algorithm):
+    """Natural evolution strategy (Salimans et al. 2017) for large genomes such as direct ones.
+
+    Generation 0 scores a random population like the GA's, and the best founder becomes the
+    mean (a single random mean usually sits on a plateau where every sample times out). From
+    then on each generation scores the mean (row 0) and mirrored pairs mean +/- sigma * eps on
+    the same levels; the mean moves along the gradient estimated from the samples' centred
+    ranks, with Adam and weight decay. Every genome of a generation has the mean's ancestor
+    as its parent, so the line of descent runs through the means back to the founder.
+    """
+
+    name = "es"
+    Parameters = EsParameters
+    _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
+
+    @classmethod
+    def check(cls, parameters, objectives, genome_length=None):
+        """Return (key, message) for a population without a mirrored pair, or extra objectives."""
+        if parameters.population_size < 3:
+            return "algorithm.population_size", "es needs the mean and at least one mirrored pair (3 or more)"
+        if len(objectives) > 1:
+            return "objectives.extra", "es follows the base objective alone; use nsga2 for extra objectives"
+        return None
+
+    def _init(self, rng):
+        """Return the initial state (hook)."""
+        zeros = np.zeros(self.genome_length)
+        return EsState(None, zeros, zeros.copy())
+
+    def _ask(self, state, rng):
+        """Return this generation's Offspring (hook)."""
+        size = self.parameters.population_size
+        none = np.full(size, -1, np.int64)
+        if state.mean is None:
+            genomes = np.ascontiguousarray(self.initial_genomes(size, rng), dtype=np.float32)
+            return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy())
+        noise, extra = self._draws_for(rng, self._draw_key())
+        genomes = np.empty((size, self.genome_length), np.float32)
+        sigma = np.float32(self.parameters.es_sigma)
+        mirrored_samples(state.mean, noise, sigma, genomes)
+        if extra is not None:  # an even population: one unmirrored sample fills the last row
+            genomes[-1] = state.mean + sigma * extra
+        origin = none.copy()
+        origin[0] = state.mean_origin
+        operator = np.full(size, OPERATOR_ES, np.uint8)
+        if state.mean_origin >= 0:
+            operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
+        return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin)
+
+    def validation_candidates(self, state, offspring, origins, base_fitness, count):
+        """Return row 0: from generation 1 on, the mean, the strategy's best guess."""
+        return [(origins[0], offspring.genomes[0])]
+
+    def _draw_key(self):
+        """Return (pairs, whether an unmirrored sample fills the last row)."""
+        size = self.parameters.population_size
+        pairs = (size - 1) // 2
+        return pairs, size > 1 + 2 * pairs
+
+    def _draw(self, rng, key):
+        """Draw the standard-normal noise of the mirrored pairs, then of the unmirrored row."""
+        pairs, unmirrored = key
+        noise = rng.standard_normal((pairs, self.genome_length), dtype=np.float32)
+        extra = rng.standard_normal(self.genome_length, dtype=np.float32) if unmirrored else None
+        return noise, extra
+
+    def _tell(self, state, offspring, ids, fitness):
+        """Return the state after one Adam step along the estimated gradient (hook)."""
+        if state.mean is None:
+            best = int(np.argmax(fitness[:, 0]))  # the first of equals
+            origin = int(offspring.origin[best]) if offspring.origin[best] >= 0 else int(ids[best])
+            return dataclasses.replace(state, mean=offspring.genomes[best].copy(), mean_id=int(ids[best]),
+                                       mean_origin=origin, generation=state.generation + 1)
+        samples = offspring.genomes[1:]
+        # Centred ranks in [-0.5, 0.5] (ties by row order): invariant to the fitness scale.
+        order = np.argsort(-fitness[1:, 0], kind="stable")
+        utility = np.empty(len(order))
+        utility[order] = 0.5 - np.arange(len(order)) / max(1, len(order) - 1)
+        gradient = np.empty(self.genome_length)
+        weighted_deviation(utility, samples, offspring.genomes[0], gradient)
+        gradient /= len(order) * self.parameters.es_sigma ** 2
+        gradient -= self.parameters.es_weight_decay * state.mean
+        step = state.generation  # Adam's step count: generation 1 makes the first update
+        first_moment = self._BETA_1 * state.first_moment + (1 - self._BETA_1) * gradient
+        second_moment = self._BETA_2 * state.second_moment + (1 - self._BETA_2) * gradient * gradient
+        corrected = first_moment / (1 - self._BETA_1 ** step)
+        scale = np.sqrt(second_moment / (1 - self._BETA_2 ** step)) + self._EPSILON
+        mean = (state.mean + self.parameters.es_learning_rate * corrected / scale).astype(np.float32)
+        return EsState(mean, first_moment, second_moment, int(ids[0]), -1, state.generation + 1)
+

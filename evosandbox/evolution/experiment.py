@@ -1,0 +1,292 @@
+"""The experiment config: load a TOML file (with command-line overrides), render it back.
+
+An experiment names a training world, a genome preset, an algorithm with its parameters
+(``[algorithm] name`` picks the parameter dataclass from the algorithm registry; a key that
+belongs to another algorithm is an error), extra objectives, fitness shaping, validation and
+test scoring, and where evaluation runs. ``render_config`` writes the resolved experiment (every
+default filled in, absolute paths) into the run file.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from evosandbox.config import TableReader, load_world, read_toml
+from evosandbox.errors import ConfigError, UsageError
+from evosandbox.evolution.algorithms import AlgorithmParameters, algorithm_class, convert_parameters, read_parameters
+from evosandbox.runfile.run_write import GENOME_COMPRESSIONS
+from evosandbox.seeding import derive_seeds
+
+OBJECTIVES = ("return", "description-length", "steps")
+"""Objective names: the base objective (mean return, maximised) and the paper's simplicity
+and time penalties (mean absolute gene, mean steps per episode; both minimised)."""
+OBJECTIVE_WEIGHTS = {"return": 1.0, "description-length": -1.0, "steps": -1.0}
+BACKENDS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Where evaluation runs. Execution detail only: results do not depend on it."""
+
+    backend: str = "local"
+    """local (numba threads) or dask."""
+    scheduler: str = ""
+    """Dask scheduler address, tcp://HOST:PORT."""
+    threads: int = 0
+    """Numba threads for the local backend (0: numba's default, all cores)."""
+    chunk_size: int = 0
+    """Genomes per Dask task (0: split evenly over the workers)."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """An evolution experiment: world, genome, algorithm, evaluation and validation."""
+
+    name: str
+    path: str
+    train_world: object
+    """WorldSpec of the training world."""
+    genome_preset: object
+    """GenomeSpec of the genome encoding."""
+    algorithm: AlgorithmParameters
+    """The algorithm's parameters (GaParameters, EsParameters, ...; the name says which)."""
+    seed: int = 0
+    """Run seed."""
+    generations: int = 100
+    """Generations to run."""
+    levels: int = 8
+    """Training levels per generation (lifetimes per evaluation), shared by the population."""
+    objectives: tuple = ("return",)
+    """Fitness columns: return first, then any of description-length, steps."""
+    validation_levels: int = 200
+    """Fixed validation levels on which hall-of-fame members and top parents are re-scored."""
+    validation_seed: int = 0
+    """Seed of the validation levels (independent of the run seed, so runs compare)."""
+    validation_candidates: int = 2
+    """Top parents (by selection fitness) validated each generation besides new hall-of-famers."""
+    test_worlds: tuple = ()
+    """WorldSpecs on which the champion is scored periodically (door and proxy rates)."""
+    test_every: int = 10
+    """Score the champion on the test worlds every this many generations (and at the end)."""
+    test_levels: int = 200
+    """Levels per test scoring."""
+    test_seed: int = 0
+    """Seed of the test levels."""
+    evaluation: EvaluationConfig = EvaluationConfig()
+    shaping: object = None
+    """evaluate.Shaping of the selection fitness; None: the training world's return."""
+    genome_compression: str = "none"
+    """Compression of /genomes in the run file: none (fastest) or gzip (long direct-encoding runs)."""
+    description: str = ""
+
+
+def load_experiment(path, seed=None, generations=None, scheduler=None, threads=None):
+    """Load an experiment config (TOML); flags given here override the file.
+
+    Args:
+        path: the config file; world and genome paths in it are relative to its folder.
+        seed: run seed override.
+        generations: generation count override.
+        scheduler: Dask scheduler address; selects the dask backend.
+        threads: numba thread count override.
+    Returns:
+        ExperimentConfig. Raises ConfigError naming the file and key on any problem.
+    """
+    from evosandbox.genomes import load_genome_preset
+
+    path = os.fspath(path)
+    data = read_toml(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    root = TableReader(data, path)
+    name = root.string("name", os.path.splitext(os.path.basename(path))[0])
+    description = root.string("description", "")
+    file_seed = root.integer("seed", 0, minimum=0, maximum=2**63 - 1)
+    file_generations = root.integer("generations", 100, minimum=1)
+
+    world = root.table_reader("world", required=True)
+    train_path = _resolve(folder, world.string("train"))
+    train_world = _load_referenced(load_world, train_path, world, "train")
+    levels = world.integer("levels", 8, minimum=1)
+    world.finish()
+
+    genome = root.table_reader("genome", required=True)
+    preset_path = _resolve(folder, genome.string("preset"))
+    genome_preset = _load_referenced(load_genome_preset, preset_path, genome, "preset")
+    genome.finish()
+
+    algorithm_reader = root.table_reader("algorithm")
+    algorithm = read_parameters(algorithm_reader)
+    if hasattr(algorithm, "mutation_sigma"):
+        # Unset mutation settings resolve to the genome preset's, so the stored config is explicit.
+        algorithm = dataclasses.replace(
+            algorithm,
+            mutation_sigma=algorithm.mutation_sigma if algorithm.mutation_sigma >= 0 else genome_preset.mutation_sigma,
+            mutation_rate=algorithm.mutation_rate if algorithm.mutation_rate >= 0 else genome_preset.mutation_rate,
+        )
+
+    objectives_reader = root.table_reader("objectives")
+    extra = objectives_reader.get("extra", list, [])
+    for index, objective in enumerate(extra):
+        if objective not in OBJECTIVES[1:]:
+            raise objectives_reader.error(f"extra[{index}]", f"unknown objective {objective!r}, expected one of {', '.join(OBJECTIVES[1:])}")
+    if len(set(extra)) != len(extra):
+        raise objectives_reader.error("extra", "names an objective twice")
+    objectives_reader.finish()
+    objectives = ("return", *extra)
+    problem = algorithm_class(algorithm.name).check(algorithm, objectives)
+    if problem is not None:
+        raise ConfigError(path, *problem)
+
+    shaping = None
+    if "fitness" in data:
+        from evosandbox.evaluate import Shaping
+
+        fitness_reader = root.table_reader("fitness")
+        world_shaping = Shaping.of_world(train_world)
+        shaping = Shaping(**{
+            name: fitness_reader.number(name, getattr(world_shaping, name), minimum=0.0 if name in ("step_cost", "exploration") else None)
+            for name in ("door", "other", "timeout", "step_cost", "exploration")
+        })
+        fitness_reader.finish()
+    else:
+        root.used.add("fitness")
+
+    validation = root.table_reader("validation")
+    validation_levels = validation.integer("levels", 200, minimum=1)
+    validation_seed = validation.integer("seed", 0, minimum=0)
+    validation_candidates = validation.integer("candidates", 2, minimum=0)
+    validation.finish()
+
+    test = root.table_reader("test")
+    default_test = os.path.join(os.path.dirname(train_path), "red-doors-test.toml")
+    test_paths = test.get("worlds", list, [default_test] if "worlds" not in test.table else None)
+    test_worlds = []
+    for index, test_path in enumerate(test_paths):
+        if not isinstance(test_path, str):
+            raise test.error(f"worlds[{index}]", f"expected a path string, got {type(test_path).__name__}")
+        test_worlds.append(_load_referenced(load_world, _resolve(folder, test_path), test, f"worlds[{index}]"))
+    test_every = test.integer("every", 10, minimum=1)
+    test_levels = test.integer("levels", 200, minimum=1)
+    test_seed = test.integer("seed", 0, minimum=0)
+    test.finish()
+
+    output = root.table_reader("output")
+    genome_compression = output.string("genome_compression", "none", choices=GENOME_COMPRESSIONS)
+    output.finish()
+
+    evaluation_reader = root.table_reader("evaluation")
+    evaluation = EvaluationConfig(
+        backend=evaluation_reader.string("backend", "local", choices=BACKENDS),
+        scheduler=evaluation_reader.string("scheduler", ""),
+        threads=evaluation_reader.integer("threads", 0, minimum=0),
+        chunk_size=evaluation_reader.integer("chunk_size", 0, minimum=0),
+    )
+    evaluation_reader.finish()
+    root.finish()
+
+    config = ExperimentConfig(
+        name=name, path=os.path.abspath(path), train_world=train_world, genome_preset=genome_preset,
+        algorithm=algorithm, seed=file_seed, generations=file_generations, levels=levels,
+        objectives=objectives, validation_levels=validation_levels, validation_seed=validation_seed,
+        validation_candidates=validation_candidates, test_worlds=tuple(test_worlds), test_every=test_every,
+        test_levels=test_levels, test_seed=test_seed, evaluation=evaluation, shaping=shaping, genome_compression=genome_compression, description=description,
+    )
+    return override(config, seed=seed, generations=generations, scheduler=scheduler, threads=threads)
+
+
+def override(config, seed=None, generations=None, scheduler=None, threads=None):
+    """Return ``config`` with command-line overrides applied (None leaves a value alone)."""
+    changes = {}
+    if seed is not None:
+        if seed < 0:
+            raise UsageError(f"must be at least 0, got {seed}", "--seed")
+        changes["seed"] = int(seed)
+    if generations is not None:
+        if generations < 1:
+            raise UsageError(f"must be at least 1, got {generations}", "--generations")
+        changes["generations"] = int(generations)
+    evaluation = config.evaluation
+    if scheduler:
+        evaluation = dataclasses.replace(evaluation, backend="dask", scheduler=scheduler)
+    if threads is not None:
+        if threads < 0:
+            raise UsageError(f"must be at least 0, got {threads}", "--threads")
+        evaluation = dataclasses.replace(evaluation, threads=int(threads))
+    return dataclasses.replace(config, evaluation=evaluation, **changes)
+
+
+def _resolve(folder, path):
+    """Resolve a path from a config relative to the config's folder."""
+    return os.path.normpath(os.path.join(folder, os.path.expanduser(path)))
+
+
+def _load_referenced(loader, path, reader, key):
+    """Load a referenced TOML file; a missing file is reported against the referencing key."""
+    if not os.path.exists(path):
+        raise reader.error(key, f"no such file {path}")
+    return loader(path)
+
+
+def render_config(config):
+    """Render the resolved experiment as TOML text (absolute paths, every default filled in).
+
+    Execution details (backend, scheduler, threads) are left out: results do not depend on
+    them, and the run file must be the same whichever backend produced it.
+    """
+    algorithm = config.algorithm
+    lines = [f"name = {_toml(config.name)}"]
+    if config.description:
+        lines.append(f"description = {_toml(config.description)}")
+    lines += [f"seed = {config.seed}", f"generations = {config.generations}", "",
+              "[world]", f"train = {_toml(config.train_world.path)}", f"levels = {config.levels}", "",
+              "[genome]", f"preset = {_toml(config.genome_preset.path)}", "", "[algorithm]"]
+    lines += [f"{item.name} = {_toml(getattr(algorithm, item.name))}" for item in dataclasses.fields(algorithm)]
+    if config.shaping is not None:
+        lines += ["", "[fitness]"] + [f"{item.name} = {_toml(getattr(config.shaping, item.name))}"
+                                      for item in dataclasses.fields(config.shaping)]
+    lines += ["", "[objectives]", f"extra = {_toml(list(config.objectives[1:]))}", "",
+              "[validation]", f"levels = {config.validation_levels}", f"seed = {config.validation_seed}",
+              f"candidates = {config.validation_candidates}", "",
+              "[test]", f"worlds = {_toml([w.path for w in config.test_worlds])}", f"every = {config.test_every}",
+              f"levels = {config.test_levels}", f"seed = {config.test_seed}", "",
+              "[output]", f"genome_compression = {_toml(config.genome_compression)}", ""]
+    return "\n".join(lines)
+
+
+def _toml(value):
+    """Render one TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def training_level_seeds(config, generation):
+    """Return the training level seeds of ``generation`` (common to its whole population)."""
+    return derive_seeds("training-levels", config.seed, config.levels, generation)
+
+
+def validation_level_seeds(config):
+    """Return the fixed validation level seeds."""
+    return derive_seeds("validation", config.validation_seed, config.validation_levels)
+
+
+def test_level_seeds(config, world_index):
+    """Return the level seeds of test world ``world_index``."""
+    return derive_seeds("test", config.test_seed, config.test_levels, world_index)
+
+
+def with_algorithm(config, name=None, **values):
+    """Return ``config`` running algorithm ``name`` (default: its own) with ``values`` set.
+
+    Parameters both algorithms have (population size, hall of fame, ...) are kept.
+    """
+    return dataclasses.replace(config, algorithm=convert_parameters(config.algorithm, name, **values))

@@ -1,0 +1,408 @@
+"""The base optimizer's loop: ``evolve`` and ``resume``, one generation at a time.
+
+DEAP supplies tournament and truncation selection, NSGA-II, CMA-ES (``deap.cma.Strategy``),
+Statistics and HallOfFame; this loop adds what its maintainers leave to the user: the whole
+generation is scored in one batched numba call (``Evaluator.score``), every individual is
+written to the run file with its parents, a checkpoint is written atomically after every
+generation, and a crashed run resumes bit-identically.
+
+Reproducibility: ``random`` (which DEAP's selection uses) is seeded once from the run seed and
+its state is checkpointed; every other draw comes from a numpy Generator derived by
+``evosandbox.seeding`` from (purpose, run seed, generation), so a resumed run makes the same
+draws as an uninterrupted one.
+"""
+
+import dataclasses
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from deap import tools
+
+from evosandbox.errors import FileFormatError, UsageError
+from evosandbox.evaluate import Scores
+from evosandbox.evolution.algorithms import individuals, make_algorithm
+from evosandbox.evolution.champion import hall_of_fame_entrants, score_tests, validate
+from evosandbox.evolution.checkpoint import (
+    CHECKPOINT_FILE,
+    RunState,
+    checkpoint_bytes,
+    read_checkpoint,
+    restore_genomes,
+    write_checkpoint,
+)
+from evosandbox.evolution.experiment import (
+    OBJECTIVE_WEIGHTS,
+    EvaluationConfig,
+    override,
+    render_config,
+    training_level_seeds,
+    validation_level_seeds,
+)
+from evosandbox.evolution.recorder import Interrupt, Progress, Recorder
+from evosandbox.runfile.run_write import GenerationRecord, RunHeader, RunWriter
+from evosandbox.seeding import derive_generator, derive_seed, derive_seeds
+
+RUN_FILE = "run.h5"
+
+
+@dataclass
+class RunSummary:
+    """What a finished (or interrupted) run reached."""
+
+    run_dir: str
+    generations: int
+    """Committed generations."""
+    champion_id: int
+    champion_validation_fitness: float
+    champion_validation_door_rate: float
+    champion_test_door_rate: tuple
+    """Door rate of the champion on each test world at its last scoring."""
+    champion_test_proxy_rate: tuple
+    wall_time: float
+    """Seconds of evolution (all sessions of a resumed run)."""
+    interrupted: bool = False
+    timings: dict = field(default_factory=dict)
+    """Seconds this session spent per stage (ask, score, select, validate, test, write,
+    checkpoint; write is the wait for the recorder), on background threads overlapping them
+    (writer: run file and checkpoint; draws: the GA's prefetched random draws) and, from the
+    evaluator, in develop and in the rollout kernel call alone."""
+    agent_steps: int = 0
+    """Agent steps simulated this session (when the evaluator counts them)."""
+
+
+def build_evaluator(config):
+    """Build the Evaluator an experiment config describes."""
+    from evosandbox.evaluate import Evaluator
+
+    evaluation = config.evaluation
+    return Evaluator(config.genome_preset, config.train_world, backend=evaluation.backend,
+                     threads=evaluation.threads, scheduler=evaluation.scheduler or None,
+                     chunk_size=evaluation.chunk_size, shaping=config.shaping)
+
+
+def evolve(config, run_dir, problem=None, force=False, progress=None):
+    """Run an experiment from generation 0 into ``run_dir`` (run.h5 and checkpoint.pkl).
+
+    Args:
+        config: ExperimentConfig.
+        run_dir: output folder; refused if it already holds a run, unless ``force``.
+        problem: the evaluator (default: develop + rollout as the config says). Anything with
+            ``genome_length``, ``initial_genomes(count, rng)`` and
+            ``score(genomes, world, level_seeds, seed) -> Scores`` works.
+        force: replace an existing run in ``run_dir``.
+        progress: show a progress line per generation (default: when stderr is a terminal).
+    Returns:
+        RunSummary.
+    """
+    run_dir = os.fspath(run_dir)
+    run_path = os.path.join(run_dir, RUN_FILE)
+    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UsageError(f"{run_dir} exists and is not a folder", "--out")
+    existing = [p for p in (run_path, checkpoint_path) if os.path.exists(p)]
+    if existing and not force:
+        raise UsageError(f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out")
+    owns_problem = problem is None
+    problem = problem if problem is not None else build_evaluator(config)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        for path in existing:
+            os.unlink(path)
+        algorithm = _algorithm_for(config, problem)
+        random.seed(config.seed)
+        state = RunState(
+            config=config, generation=0,
+            algorithm_state=algorithm.init(derive_generator("init", config.seed)),
+            hall_of_fame=tools.HallOfFame(config.algorithm.hall_of_fame, similar=np.array_equal),
+            validated={}, tested={}, champion=(-1, None), next_id=0,
+            random_state=None, elapsed=0.0, individual_count=0,
+            header_created=_now(),
+        )
+        state.random_state = random.getstate()
+        # The checkpoint comes first: from the moment the folder holds anything, --resume works.
+        write_checkpoint(checkpoint_path, state)
+        writer = RunWriter.create(run_path, _header(config, problem, state.header_created))
+        return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
+    finally:
+        if owns_problem:
+            problem.close()
+
+
+def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None, progress=None):
+    """Continue a run from its checkpoint, after a clean stop or any crash.
+
+    The run file is cut back to the checkpoint's generation and the loop continues; the
+    finished file equals the one an uninterrupted run would have written.
+
+    Args:
+        run_dir: the run folder.
+        problem: the evaluator (default: from the checkpointed config).
+        generations: a new total generation count (to extend a finished run).
+        scheduler, threads: where to evaluate (not stored: results do not depend on it).
+        progress: show a progress line per generation (default: when stderr is a terminal).
+    Returns:
+        RunSummary.
+    """
+    run_dir = os.fspath(run_dir)
+    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    run_path = os.path.join(run_dir, RUN_FILE)
+    state = read_checkpoint(checkpoint_path)
+    config = state.config
+    if generations is not None and generations < state.generation:
+        raise UsageError(f"the run already has {state.generation} generations, cannot shorten it to {generations}", "--generations")
+    config = override(dataclasses.replace(config, evaluation=EvaluationConfig()), generations=generations,
+                      scheduler=scheduler, threads=threads)
+    state.config = config
+    owns_problem = problem is None
+    problem = problem if problem is not None else build_evaluator(config)
+    try:
+        algorithm = _algorithm_for(config, problem)
+        header = _header(config, problem, state.header_created)
+        if state.generation == 0 and not _has_committed(run_path):
+            writer = RunWriter.create(run_path, header)
+        else:
+            if not os.path.exists(run_path):
+                raise FileFormatError(run_path, None, f"no such file (the checkpoint is at generation {state.generation})")
+            writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
+        restore_genomes(state, writer.handle["genomes"])
+        random.setstate(state.random_state)
+        return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
+    finally:
+        if owns_problem:
+            problem.close()
+
+
+def _has_committed(run_path):
+    """Return whether a run file exists with at least one committed generation."""
+    from evosandbox.runfile.common import open_for_reading
+
+    if not os.path.exists(run_path):
+        return False
+    try:
+        with open_for_reading(run_path, "evosandbox-run", swmr=True) as handle:
+            return int(handle["generations/done"][0]) > 0
+    except (FileFormatError, KeyError, OSError):
+        return False
+
+
+def _algorithm_for(config, problem):
+    """Build the config's algorithm for a problem's genome length and mutation defaults."""
+    return make_algorithm(config, problem.genome_length, problem.initial_genomes,
+                          getattr(problem, "mutation_sigma", None) or getattr(getattr(problem, "encoding", None), "mutation_sigma", 0.1),
+                          getattr(problem, "mutation_rate", None) or getattr(getattr(problem, "encoding", None), "mutation_rate", 0.05))
+
+
+def _header(config, problem, created):
+    """Build the run file header of an experiment."""
+    encoding = getattr(problem, "encoding", None)
+    attributes = {"name": config.name, "algorithm": config.algorithm.name,
+                  "encoding": config.genome_preset.encoding, "genome_length": int(problem.genome_length)}
+    if encoding is not None:
+        attributes["compression_ratio"] = float(encoding.compression_ratio)
+        attributes["parameter_count"] = int(encoding.controller_shape.parameter_count)
+    return RunHeader(
+        seed=config.seed, population_size=config.algorithm.population_size, genome_length=problem.genome_length,
+        objectives=config.objectives, weights=tuple(OBJECTIVE_WEIGHTS[o] for o in config.objectives),
+        config_text=render_config(config), train_world_text=config.train_world.source_text,
+        genome_preset_text=config.genome_preset.source_text,
+        test_world_texts=tuple(w.source_text for w in config.test_worlds),
+        test_world_names=tuple(w.name for w in config.test_worlds), attributes=attributes, created=created,
+        genome_compression=config.genome_compression,
+    )
+
+
+_STATISTICS = tools.Statistics()  # over the base objective column
+for _name, _function in (("best", np.max), ("mean", np.mean), ("std", np.std)):
+    _STATISTICS.register(_name, lambda values, function=_function: float(function(values)))
+
+
+def _now():
+    """Return the current UTC time in ISO format."""
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Loop:
+    """The generation loop of one session (a fresh run or a resumed one)."""
+
+    def __init__(self, config, problem, algorithm, state, writer, run_dir, progress):
+        """Set up the instance."""
+        self.config = config
+        self.problem = problem
+        self.algorithm = algorithm
+        self.state = state
+        self.writer = writer
+        self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+        self.run_dir = run_dir
+        self.progress = Progress(progress, config.generations)
+        self.validation_seeds = validation_level_seeds(config)
+        self.timings = {"ask": 0.0, "score": 0.0, "select": 0.0, "validate": 0.0, "test": 0.0, "write": 0.0, "checkpoint": 0.0}
+        self.recorder = Recorder(writer, self.checkpoint_path)
+
+    def run(self):
+        """Run generations until the configured count or an interrupt; return a RunSummary."""
+        interrupted = False
+        try:
+            with Interrupt() as interrupt:
+                while self.state.generation < self.config.generations:
+                    self._generation()
+                    if interrupt.requested:
+                        interrupted = True
+                        break
+                mark = time.perf_counter()
+                self.recorder.wait()
+                self._lap("write", mark)
+        finally:
+            try:
+                self.recorder.wait()
+            finally:
+                self.writer.close()
+        return self._summary(interrupted)
+
+    def _generation(self):
+        """Breed, score, select, validate, test, record and checkpoint one generation."""
+        config, state = self.config, self.state
+        generation = state.generation
+        started = time.perf_counter()
+        rng = derive_generator("variation", config.seed, generation)
+
+        mark = time.perf_counter()
+        offspring = self.algorithm.ask(state.algorithm_state, rng)
+        size = len(offspring.genomes)
+        ids = np.arange(state.next_id, state.next_id + size, dtype=np.int64)
+        if generation + 1 < config.generations:
+            # The next ask's draws depend on its generator alone: make them while this plays.
+            self.algorithm.prefetch(derive_generator("variation", config.seed, generation + 1))
+        self._lap("ask", mark)
+        # The previous generation is written while this one plays.
+        self.recorder.start()
+
+        mark = time.perf_counter()
+        rollout_seed = derive_seed("training-rollout", config.seed, generation)
+        scores = self.problem.score(offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed)
+        scores = self._rescore_elite(offspring.genomes, scores, generation)
+        self._lap("score", mark)
+
+        mark = time.perf_counter()
+        fitness = objective_matrix(config.objectives, scores, offspring.genomes)
+        state.algorithm_state = self.algorithm.tell(state.algorithm_state, offspring, ids, fitness)
+        origins = np.where(offspring.origin >= 0, offspring.origin, ids)
+        # Only the individuals that beat the hall of fame's worst can enter it: wrap just those.
+        entrants = hall_of_fame_entrants(state.hall_of_fame, fitness)
+        state.hall_of_fame.update(individuals(offspring.genomes, fitness, rows=entrants, id=ids, origin=origins))
+        self._lap("select", mark)
+
+        mark = time.perf_counter()
+        validate(config, state, self.algorithm, self.problem, self.validation_seeds, offspring, origins, fitness[:, 0])
+        self._lap("validate", mark)
+
+        mark = time.perf_counter()
+        test_door, test_proxy, tests = score_tests(config, state, self.problem, generation)
+        self._lap("test", mark)
+
+        champion_id = state.champion[0]
+        champion_scores = state.validated.get(champion_id, (math.nan, math.nan, math.nan))
+        elapsed_generation = time.perf_counter() - started
+        evaluations_per_s = size / max(elapsed_generation, 1e-9)
+        state.elapsed += elapsed_generation
+        summary = _STATISTICS.compile(fitness[:, 0])
+
+        mark = time.perf_counter()
+        # The record owns fresh arrays except the genomes, which stay valid until the
+        # algorithm's next-but-one ask (the GA alternates two buffers): the recorder keeps at
+        # most one generation in flight, so this one is on disk before they are overwritten.
+        record = GenerationRecord(
+            ids=ids, generation=generation, parent_1=offspring.parent_1, parent_2=offspring.parent_2,
+            operator=offspring.operator, fitness=fitness.astype(np.float32),
+            outcomes=np.stack([scores.door, scores.thing, scores.timeout], axis=1).astype(np.int32),
+            genomes=offspring.genomes, best_fitness=summary["best"], mean_fitness=summary["mean"],
+            champion_id=int(champion_id), validation_door_rate=float(champion_scores[1]),
+            evaluations_per_s=evaluations_per_s, wall_time=state.elapsed,
+            test_door_rate=test_door, test_proxy_rate=test_proxy, tests=tests,
+        )
+        state.next_id += size
+        state.individual_count += size
+        state.generation = generation + 1
+        state.random_state = random.getstate()
+        self._lap("write", mark)
+        state.elapsed += time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        # Pickled now, before the next generation changes the state; written by the recorder
+        # after this generation's rows are appended and flushed.
+        checkpoint = checkpoint_bytes(state)
+        self._lap("checkpoint", mark)
+        state.elapsed += time.perf_counter() - mark  # counted from the next checkpoint on
+
+        mark = time.perf_counter()
+        self.recorder.submit(record, checkpoint)
+        self._lap("write", mark)
+        state.elapsed += time.perf_counter() - mark
+        test_line = ""
+        if tests:
+            test_line = "  test " + " ".join(f"door {100 * d:.0f}% proxy {100 * p:.0f}%" for d, p in zip(test_door, test_proxy))
+        self.progress.generation(generation, summary["best"], summary["mean"], float(champion_scores[1]),
+                                 evaluations_per_s, test_line)
+
+    def _rescore_elite(self, genomes, scores, generation):
+        """Re-score the generation's front-runners on extra shared levels; merge their episodes."""
+        parameters = self.config.algorithm
+        count = min(parameters.elite_candidates, len(genomes))
+        if not count or not parameters.elite_levels:
+            return scores
+        top = np.sort(np.argsort(-scores.fitness, kind="stable")[:count])
+        seeds = derive_seeds("elite", self.config.seed, parameters.elite_levels, generation)
+        rollout_seed = derive_seed("elite", self.config.seed, generation, 1)
+        extra = self.problem.score(genomes[top], self.config.train_world, seeds, rollout_seed)
+        return merge_scores(scores, top, extra)
+
+    def _lap(self, name, mark):
+        """Add the time since ``mark`` to a timing bucket."""
+        self.timings[name] += time.perf_counter() - mark
+
+    def _summary(self, interrupted):
+        """Return the RunSummary of the state as it stands."""
+        state = self.state
+        champion = state.champion[0]
+        validation = state.validated.get(champion, (math.nan, math.nan, math.nan))
+        door, proxy = state.last_tests if state.last_tests else ((), ())
+        timings = dict(self.timings)
+        timings["writer"] = self.recorder.seconds
+        timings.update(getattr(self.algorithm, "timings", {}))
+        timings.update(getattr(self.problem, "timings", {}))
+        return RunSummary(self.run_dir, state.generation, int(champion), validation[0], validation[1],
+                          door, proxy, state.elapsed, interrupted, timings, int(getattr(self.problem, "agent_steps", 0)))
+
+
+def merge_scores(scores, rows, extra):
+    """Return ``scores`` with ``extra`` episodes of the genomes at ``rows`` pooled in.
+
+    Fitness and steps become means over all episodes; outcome counts add up (so re-scored rows
+    count more episodes than the others); ``episodes`` stays the count every genome played.
+    """
+    merged = Scores(scores.fitness.copy(), scores.door.copy(), scores.proxy.copy(), scores.other.copy(),
+                    scores.timeout.copy(), scores.steps.copy(), scores.episodes)
+    total = scores.episodes + extra.episodes
+    merged.fitness[rows] = (scores.fitness[rows] * scores.episodes + extra.fitness * extra.episodes) / total
+    merged.steps[rows] = (scores.steps[rows] * scores.episodes + extra.steps * extra.episodes) / total
+    for name in ("door", "proxy", "other", "timeout"):
+        getattr(merged, name)[rows] += getattr(extra, name)
+    return merged
+
+
+def objective_matrix(objectives, scores, genomes):
+    """Return the (N, F) fitness matrix: mean return, then any penalties in config order."""
+    columns = []
+    for name in objectives:
+        if name == "return":
+            columns.append(scores.fitness)
+        elif name == "description-length":
+            columns.append(np.abs(genomes).mean(axis=1, dtype=np.float64))
+        elif name == "steps":
+            columns.append(np.asarray(scores.steps, np.float64))
+    return np.stack(columns, axis=1)

@@ -1,0 +1,122 @@
+"""What a run shows and saves while it goes: the background run-file writer, progress lines, interrupts."""
+
+import signal
+import sys
+import threading
+import time
+
+from evosandbox.evolution.checkpoint import write_checkpoint_bytes
+
+
+class Interrupt:
+    """SIGINT/SIGTERM: the first finishes the generation in flight, a second abandons it."""
+
+    def __init__(self):
+        """Set up the instance."""
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        """Install the handlers (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        """Restore the previous handlers."""
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        """Ask the loop to stop after this generation; a second signal abandons it."""
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+class Progress:
+    """One line per generation on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled, total):
+        """Set up the instance."""
+        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
+        self.total = total
+
+    def generation(self, generation, best, mean, door_rate, evaluations_per_s, test_line=""):
+        """Print one generation's line."""
+        if not self.enabled:
+            return
+        width = len(str(self.total))
+        sys.stderr.write(
+            f"gen {generation + 1:>{width}}/{self.total}  best {best:+.3f}  mean {mean:+.3f}  "
+            f"val door {100 * door_rate:5.1f}%  {evaluations_per_s:,.0f} eval/s{test_line}\n")
+        sys.stderr.flush()
+
+
+class Recorder:
+    """Append each generation to the run file, then write its checkpoint, on a background thread.
+
+    ``submit`` hands over a generation; ``start`` (called by the loop once the next batch is
+    bred, so the writing overlaps the rollouts rather than the memory-bound breeding) begins
+    writing it, and the thread runs while the next generation plays (h5py and the file system
+    release the GIL). At most one generation is in flight: ``submit`` first waits for the
+    previous one, so generations reach the file in order, and a checkpoint is written only
+    after the rows it counts are appended and flushed (a crash at any moment leaves a file
+    holding at least the checkpoint's generations, which resume cuts back to). An error in the
+    thread is raised in the caller at the next ``submit`` or ``wait``, and no later generation
+    or checkpoint is written after it.
+    """
+
+    def __init__(self, writer, checkpoint_path):
+        """Set up the instance."""
+        self.writer = writer
+        self.checkpoint_path = checkpoint_path
+        self.seconds = 0.0
+        """Time the thread spent writing (overlapped with the loop)."""
+        self._pending = None
+        self._thread = None
+        self._error = None
+
+    def submit(self, record, checkpoint):
+        """Wait for the previous generation, then queue ``record`` and the ``checkpoint`` bytes."""
+        self.wait()
+        self._pending = (record, checkpoint)
+
+    def start(self):
+        """Start writing the queued generation, if any."""
+        if self._pending is not None and self._thread is None:
+            arguments, self._pending = self._pending, None
+            self._thread = threading.Thread(target=self._write, args=arguments, name="evosandbox-recorder", daemon=True)
+            self._thread.start()
+
+    def wait(self):
+        """Write the queued generation, wait until it is written; raise the thread's error, if any."""
+        self.start()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            interrupted = False
+            while thread.is_alive():
+                # A second Ctrl-C abandons the generation being bred, never one half written.
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    interrupted = True
+            if interrupted:
+                raise KeyboardInterrupt
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _write(self, record, checkpoint):
+        """Append the rows, flush, then replace the checkpoint (runs on the thread)."""
+        started = time.perf_counter()
+        try:
+            self.writer.append(record)
+            write_checkpoint_bytes(self.checkpoint_path, checkpoint)
+        except BaseException as error:  # handed to the main thread
+            self._error = error
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
