@@ -20,10 +20,21 @@ def fsync_directory(directory):
         os.close(descriptor)
 
 
+_TEMPORARY_SUFFIX = ".evosandbox.tmp"
+
+
 def temporary_path(path):
     """Return the name ``atomic_output`` writes ``path`` through: ``.NAME.evosandbox.tmp`` beside it."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    return os.path.join(folder, f".{name}.evosandbox.tmp")
+    return os.path.join(folder, f".{name}{_TEMPORARY_SUFFIX}")
+
+
+def target_of(path):
+    """Return the file a temporary name stands for (error lines name the user's file), else ``path``."""
+    folder, name = os.path.split(path)
+    if name.startswith(".") and name.endswith(_TEMPORARY_SUFFIX):
+        return os.path.join(folder, name[1:-len(_TEMPORARY_SUFFIX)])
+    return path
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Outcome tables of the scripted baseline policies on worlds (the sandbox's sanity check)."""
 
 from evosandbox.outcomes import OUTCOME_NAMES, classify_outcomes
-from evosandbox.simulate import level_seeds_for, parse_policy, rollout
+from evosandbox.simulate import check_rollout_memory, level_seeds_for, parse_policy, rollout
 
 DEFAULT_POLICIES = ("door-seeker", "color-seeker:red", "random")
 
@@ -17,6 +17,7 @@ def baseline_table(specs, policies=DEFAULT_POLICIES, episodes=200, seed=0, proxy
     """Return rows (world, policy, door, proxy, other, timeout, mean steps) for every pair."""
     rows = []
     for spec in specs:
+        check_rollout_memory(spec, parse_policy(policies[0]), episodes)
         seeds = level_seeds_for(seed, episodes)
         for name in policies:
             result = rollout(spec, parse_policy(name), seeds, seed)

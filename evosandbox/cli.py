@@ -3,13 +3,20 @@
 Each subcommand lives in ``evosandbox/commands/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (args -> exit code).
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input (one line, no traceback).
+A fault of the machine (a folder that cannot be written, a full disk, no memory) is one line
+naming the path and the cause, exit 1.
 """
 
 import argparse
 import importlib
+import os
 import sys
 
-from evosandbox.errors import InputError
+from evosandbox.errors import InputError, environment_fault
+
+# Set when a command ended on a fault of the machine: the process then exits without the
+# interpreter's teardown, where h5py would retry (and report, or crash on) the failed writes.
+_ended_on_fault = False
 
 COMMAND_MODULES = ("evolve", "probe", "mesa", "replay", "view", "lineage", "export", "worlds", "sweep")
 
@@ -57,11 +64,33 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:
+        line = environment_fault(error)
+        if line is None:
+            raise
+        global _ended_on_fault
+        _ended_on_fault = True
+        sys.unraisablehook = _ignore_unraisable  # open HDF5 objects fail again as they are freed
+        run_dir = getattr(args, "resume", None) or getattr(args, "out", None)
+        if args.command == "evolve" and run_dir and os.path.exists(os.path.join(run_dir, "checkpoint.pkl")):
+            line += f"; the committed generations are kept: fix that, then evosandbox evolve --resume {run_dir}"
+        sys.stderr.write(f"evosandbox {args.command}: {line}\n")
+        return 1
+
+
+def _ignore_unraisable(unraisable):
+    """Drop an exception raised while an object is freed (after a fault already reported)."""
 
 
 def entry_point():
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if _ended_on_fault:
+        # What the run committed is on disk (as after a kill, which resume handles).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Errors that the CLI turns into one clear line and exit code 2."""
+"""Errors that the CLI turns into one clear line: bad input (exit 2) and faults of the machine (exit 1)."""
+
+import os
+import re
 
 
 class InputError(Exception):
@@ -29,3 +32,36 @@ class UsageError(InputError):
 
     def __init__(self, message, field=None):
         super().__init__(None, field, message)
+
+
+# HDF5 reports a failed system call inside its message: "filename = '...', ... errno = 28, ...".
+_HDF5_FILENAME = re.compile(r"filename = '([^']*)'")
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def environment_fault(error):
+    """Return one line naming the path and the cause when ``error`` is the machine's fault, else None.
+
+    Faults of the environment, not of the input: a folder that cannot be written, a full disk,
+    an output path that is a folder, no memory left. h5py raises them as OSError or
+    RuntimeError with the system error number inside HDF5's message.
+    """
+    if isinstance(error, MemoryError):
+        detail = str(error) or "an allocation failed"
+        return f"out of memory ({detail}); use a smaller population, fewer levels or fewer episodes"
+    if not isinstance(error, (OSError, RuntimeError)):
+        return None
+    text = str(error)
+    number = error.errno if isinstance(error, OSError) and error.errno else None
+    if number is None:
+        found = _HDF5_ERRNO.search(text)
+        number = int(found.group(1)) if found else None
+    if not number:
+        return None
+    path = error.filename if isinstance(error, OSError) and error.filename is not None else None
+    if path is None:
+        found = _HDF5_FILENAME.search(text)
+        path = found.group(1) if found else "?"
+    from evosandbox.atomic import target_of
+
+    return f"{target_of(os.fspath(path))}: {os.strerror(number)}"

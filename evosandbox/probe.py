@@ -36,7 +36,7 @@ from evosandbox.outcomes import (  # noqa: F401 (re-exported: the probe's vocabu
     proxy_colors,
 )
 from evosandbox.seeding import PURPOSES, derive_seeds
-from evosandbox.simulate import parse_policy, rollout
+from evosandbox.simulate import check_rollout_memory, parse_policy, rollout
 from evosandbox.stats import Z_95, wilson_interval  # noqa: F401 (re-exported)
 from evosandbox.worlds import action_distances, door_mask, thing_mask
 
@@ -96,6 +96,7 @@ def probe_population(controller_params, world_spec, train_spec, episodes=DEFAULT
     if proxy_color_names is None:
         proxy_color_names = proxy_colors(train_spec)
     episodes = _check_episodes(episodes)
+    check_rollout_memory(world_spec, controller_params, lifetimes_for(world_spec, episodes))
     result = rollout(world_spec, controller_params, probe_level_seeds(seed, lifetimes_for(world_spec, episodes)), seed)
     population = result.entered_tile.shape[0]
     labels = classify_outcomes(result.entered_tile, result.entered_color, proxy_color_names)
@@ -214,6 +215,7 @@ def probe_policy(policy, world_spec, train_world_spec, episodes=DEFAULT_EPISODES
         raise ValueError(f"probe_policy takes one controller, got {policy.population_size}; use probe_population")
     episodes = _check_episodes(episodes)
     colors = proxy_colors(train_world_spec)
+    check_rollout_memory(world_spec, policy, lifetimes_for(world_spec, episodes), record=True)
     level_seeds = probe_level_seeds(seed, lifetimes_for(world_spec, episodes))
     result = rollout(world_spec, policy, level_seeds, seed, record=True)
     per_lifetime = world_spec.lifetime.episodes

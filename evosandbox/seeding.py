@@ -24,6 +24,8 @@ tables made before it are reproduced bit for bit.
 
 import numpy as np
 
+from evosandbox.resources import check_memory
+
 PURPOSES = {
     "levels": 0,
     "variation": 1,
@@ -40,6 +42,8 @@ PURPOSES = {
 """Purpose name -> the id mixed into its seeds (None: no id, kept from an older release)."""
 
 _MASK = 0xFFFFFFFFFFFFFFFF
+MAX_SEED = 2**63 - 1
+"""The largest seed a user may give (a file's or a flag's): every consumer holds it as int64 or uint64."""
 
 
 def seed_sequence(purpose, seed: int, *indices: int) -> np.random.SeedSequence:
@@ -60,6 +64,8 @@ def seed_sequence(purpose, seed: int, *indices: int) -> np.random.SeedSequence:
 
 def derive_seeds(purpose, seed: int, count: int, *indices: int) -> np.ndarray:
     """Return ``count`` uint64 seeds of (purpose, seed, indices), e.g. the level seeds of a generation."""
+    # numpy draws them as twice as many uint32 words, then views them as uint64.
+    check_memory(16 * int(count), f"{int(count):,} level seeds", "use fewer episodes or levels")
     return seed_sequence(purpose, seed, *indices).generate_state(int(count), np.uint64)
 
 

@@ -21,6 +21,7 @@ from evosandbox.constants import (
 from evosandbox.controller import ControllerParams
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.kernels.rollout import rollout_kernel
+from evosandbox.resources import check_memory
 from evosandbox.seeding import derive_seeds
 from evosandbox.worlds import compile_world, level_arguments, observation_size, paying_colors
 
@@ -158,6 +159,7 @@ def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero
         raise ValueError("feedback_colors must hold one colour per level seed")
     kind, color, w_in, b_h, w_rec, w_out, b_out = _policy_arrays(spec, policy)
     population, lifetimes, episodes = w_in.shape[0], level_seeds.shape[0], spec.lifetime.episodes
+    check_rollout_memory(spec, policy, lifetimes, record)
     shape = (population, lifetimes, episodes)
     entered_tile = np.zeros(shape, np.uint8)
     entered_color = np.zeros(shape, np.uint8)
@@ -191,6 +193,22 @@ def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero
                      kernel_seconds=time.perf_counter() - started)
     recording = (grids, positions, headings, actions, rewards, hidden) if record else None
     return result, recording
+
+
+def check_rollout_memory(spec, policy, lifetimes, record=False):
+    """Raise UsageError, with the figures, when a rollout of ``lifetimes`` levels cannot fit in memory.
+
+    Callers that draw the level seeds themselves call it first, so that nothing big is allocated.
+    """
+    individuals, hidden_size = (policy.population_size, policy.hidden_bias.shape[1]) if isinstance(policy, ControllerParams) else (1, 0)
+    episodes = individuals * int(lifetimes) * spec.lifetime.episodes
+    needed = int(lifetimes) * 16 + episodes * (1 + 1 + 4 + 4)  # level seeds; entered tile and colour, steps, return
+    if record:
+        steps = spec.max_steps
+        needed += int(lifetimes) * spec.height * spec.width * 2
+        needed += episodes * ((steps + 1) * (2 * 2 + 1) + steps * (1 + 4 + 4 * hidden_size))
+    check_memory(needed, f"a rollout of {episodes:,} episodes{' with trajectories' if record else ''}",
+                 "use fewer episodes, levels or individuals")
 
 
 def _hold_final_state(positions, headings, hidden, steps):

@@ -221,3 +221,82 @@ def test_atomic_output_leaves_a_users_own_tmp_file_alone(tmp_path):
         handle.write("new")
     assert target.read_text() == "new" and mine.read_text() == "the user's draft"
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "notes.txt.tmp"]
+
+
+def _limit_file_size(limit):
+    """Return a preexec_fn that caps every file the child writes at ``limit`` bytes, like a full disk."""
+
+    def apply():
+        """Ignore SIGXFSZ (a write past the cap then fails with EFBIG) and set the cap."""
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_is_one_line_exit_1_and_resume_gives_the_uninterrupted_run(finished_run, tmp_path):
+    from test_evolve import assert_same_run
+
+    run_dir = tmp_path / "run"
+    limit = os.path.getsize(finished_run / "run.h5") * 3 // 4  # room for generation 0, not for generation 1
+    full = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--out", str(run_dir), "--generations", "2"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(limit))
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr, full.stderr
+    assert full.stderr.startswith(f"evosandbox evolve: {run_dir / 'run.h5'}: File too large; the committed generations are kept")
+    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(finished_run / "run.h5", run_dir / "run.h5")
+
+
+def test_an_output_that_cannot_be_written_is_one_line_exit_1(finished_run, tmp_path, capsys):
+    unwritable = "/proc/evosandbox-test"  # nobody, root included, can create files under /proc
+    code, err, _ = cli(capsys, "evolve", SMOKE, "--out", f"{unwritable}/run", "--generations", "1")
+    assert code == 1 and err == f"evosandbox evolve: {unwritable}: No such file or directory\n"
+    code, err, _ = cli(capsys, "lineage", str(finished_run), "--plot", "/proc/lineage.png")
+    assert code == 1 and err.count("\n") == 1 and err.startswith("evosandbox lineage: /proc/lineage.png: ")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_one_line_exit_1(tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        code, err, _ = cli(capsys, "evolve", SMOKE, "--out", str(folder / "run"), "--generations", "1")
+    finally:
+        folder.chmod(0o755)
+    assert code == 1 and err == f"evosandbox evolve: {folder / 'run'}: Permission denied\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ("worlds", "show", "red-doors-train", "--seed", str(10**23)),
+    ("evolve", SMOKE, "--out", "RUN", "--force", "--seed", str(2**63)),
+    ("probe", "--policy", "random", "--world", "red-doors-test", "--train-world", "red-doors-train", "--seed", "-1"),
+])
+def test_a_seed_out_of_range_is_refused_before_anything_runs(finished_run, tmp_path, capsys, argv):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)  # what evolve --force would delete
+    before = digest(run_dir / "run.h5")
+    with pytest.raises(SystemExit) as exited:
+        main([str(run_dir) if arg == "RUN" else arg for arg in argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --seed: a seed lies within 0..9223372036854775807" in err
+    assert digest(run_dir / "run.h5") == before
+
+
+@pytest.mark.parametrize("argv", [
+    ("probe", "--policy", "random", "--world", TEST_WORLD, "--train-world", "red-doors-train", "--episodes", str(10**12)),
+    ("replay", "--policy", "random", "--world", TEST_WORLD, "--episodes", str(10**11), "--out", "REPLAY"),
+    ("worlds", "baselines", TEST_WORLD, "--episodes", str(10**14)),
+])
+def test_an_episode_count_the_machine_cannot_hold_is_refused_with_the_figures(tmp_path, capsys, argv):
+    code, err, seconds = cli(capsys, *[str(tmp_path / "replay.h5") if arg == "REPLAY" else arg for arg in argv])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "episodes" in err and "of memory, this machine has" in err and "available" in err
+    assert seconds < REFUSAL_SECONDS and not os.path.exists(tmp_path / "replay.h5")

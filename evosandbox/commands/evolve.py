@@ -10,6 +10,7 @@ with ``--resume``), 2 bad usage or bad input.
 import math
 import sys
 
+from evosandbox.commands import arguments
 from evosandbox.errors import UsageError
 
 
@@ -28,7 +29,7 @@ def register(subparsers):
     parser.add_argument("config", nargs="?", metavar="CONFIG.toml", help="experiment config (see configs/)")
     parser.add_argument("--out", metavar="RUN_DIR", help="folder for run.h5 and checkpoint.pkl")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    parser.add_argument("--seed", type=int, metavar="N", help="run seed (overrides the config)")
+    parser.add_argument("--seed", type=arguments.seed, metavar="N", help="run seed (overrides the config)")
     parser.add_argument("--generations", type=int, metavar="N", help="generations to run (overrides the config; with --resume, a new total)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="evaluate on this Dask cluster (needs evosandbox[dask])")
     parser.add_argument("--threads", type=int, metavar="N", help="numba threads for local evaluation (default: all cores)")

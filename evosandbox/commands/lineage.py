@@ -5,6 +5,7 @@ import os
 import sys
 
 from evosandbox.atomic import check_distinct_paths, check_output_path
+from evosandbox.commands import arguments
 from evosandbox.errors import UsageError
 
 CSV_LINE_OF_DESCENT_SUFFIX = ".line_of_descent.csv"
@@ -32,7 +33,7 @@ def register(subparsers):
     parser.add_argument("--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout")
     parser.add_argument("--world", metavar="WORLD.toml", help="test world for --reevaluate")
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=arguments.seed, default=None,
                         help="seed of the re-evaluation levels (default: the probe's) and of the diversity samples (default 0)")
     parser.add_argument("--fitness-fraction", type=float, default=0.9,
                         help="training fitness is high from this fraction of its range along the line (default 0.9)")

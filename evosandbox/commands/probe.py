@@ -7,6 +7,7 @@ the goal posterior and the verdict (``--json``: one JSON object).
 
 import sys
 
+from evosandbox.commands import arguments
 from evosandbox.errors import UsageError
 from evosandbox.probe import DEFAULT_EPISODES, DEFAULT_SEED
 
@@ -40,7 +41,7 @@ def add_source_arguments(parser):
         "--train-world", metavar="TRAIN.toml",
         help="the world the agent was trained on, where no run or genome file records it (required with --policy for probe)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N", help=f"seed of the test levels and random draws (default {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=arguments.seed, default=DEFAULT_SEED, metavar="N", help=f"seed of the test levels and random draws (default {DEFAULT_SEED})")
 
 
 def run(args):

@@ -41,7 +41,7 @@ def run(args):
     from evosandbox.probe import lifetimes_for, probe_level_seeds
     from evosandbox.runfile.replay import write_replay
     from evosandbox.runfile.run_read import run_file_path
-    from evosandbox.simulate import rollout
+    from evosandbox.simulate import check_rollout_memory, rollout
     from evosandbox.worlds import resolve_world
 
     if args.episodes < 1:
@@ -54,6 +54,7 @@ def run(args):
                                                  ("the --world spec", args.world), ("the --train-world spec", args.train_world)])
     world = resolve_world(args.world)
     agent = resolve_agent(world, args.source, args.policy, args.id, args.train_world)
+    check_rollout_memory(world, agent.policy, lifetimes_for(world, args.episodes), record=True)
     level_seeds = probe_level_seeds(args.seed, lifetimes_for(world, args.episodes))
     result = rollout(world, agent.policy, level_seeds, args.seed, record=True)
     write_replay(

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from evosandbox.commands import arguments
 from evosandbox.config import load_world
 from evosandbox.constants import COLOR_NAMES, TILE_NAMES
 from evosandbox.errors import UsageError
@@ -15,7 +16,7 @@ def register(subparsers):
                         help="list (default): the shipped worlds; validate FILE...; show FILE [--seed N]; "
                              "baselines [FILE...]: outcome table of the scripted policies")
     parser.add_argument("files", nargs="*", help="world TOML files (or names of shipped worlds)")
-    parser.add_argument("--seed", type=int, default=0, help="level seed for show, base seed for baselines")
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="level seed for show, base seed for baselines")
     parser.add_argument("--episodes", type=int, default=200, help="episodes per policy for baselines")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

@@ -1,5 +1,6 @@
 """Shared HDF5 conventions: format names, schema versions, safe opening with clear errors."""
 
+import io
 import os
 import struct
 
@@ -12,23 +13,34 @@ LIBVER = ("v110", "latest")
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def open_for_reading(path, expected_format, swmr=False):
+def open_for_reading(path, expected_format, swmr=False, cut_short=False):
     """Open an evosandbox HDF5 file for reading, or raise FileFormatError naming what is wrong.
 
     ``expected_format`` is one format name or a tuple of the names accepted. A file whose
     writer died without closing it is flagged "open for write"; it is opened as an SWMR
-    reader, which reads everything that writer committed.
+    reader, which reads everything that writer committed. A file cut short is refused, unless
+    ``cut_short``: then it is read as if whole, the missing bytes as zeros, and
+    ``check_read_whole`` tells afterwards whether anything read came from them (a writer
+    stopped by a full disk leaves a file whose committed part is whole).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileFormatError(path, None, "no such file")
     if os.path.isdir(path):
         raise FileFormatError(path, None, "is a directory, expected an HDF5 file")
-    check_not_truncated(path)
     try:
-        handle = _open(path, swmr)
+        check_not_truncated(path)
+        source = path
+    except FileFormatError:
+        if not cut_short:
+            raise
+        source = _CutFile(path)
+    try:
+        handle = _open(source, swmr) if source is path else h5py.File(source, "r")
     except OSError as error:
         raise FileFormatError(path, None, f"not a readable HDF5 file ({_short(error)})") from None
+    if source is not path:
+        handle._cut_source = source  # for check_read_whole
     expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
     found = read_attr_str(handle, "format")
     if found not in expected:
@@ -47,6 +59,66 @@ def _open(path, swmr):
         if swmr or "already open for write" not in str(error):
             raise
         return h5py.File(path, "r", swmr=True)
+
+
+def check_read_whole(handle, path, what):
+    """Raise FileFormatError when a file opened with ``cut_short`` gave ``what`` bytes it no longer has."""
+    source = getattr(handle, "_cut_source", None)
+    if source is not None and source.missing_reads:
+        raise FileFormatError(path, None, f"truncated: {source.size:,} of {source.end:,} bytes, and {what} "
+                                          "need bytes from the missing part: it cannot be recovered")
+
+
+class _CutFile(io.RawIOBase):
+    """A file cut short, read as if whole: bytes past its real end read as zeros and are counted."""
+
+    def __init__(self, path):
+        """Open ``path`` and find the end its HDF5 header records."""
+        super().__init__()
+        self.file = open(path, "rb")
+        self.size = os.path.getsize(path)
+        self.end = _recorded_end_of_file(self.file, self.size)
+        self.position = 0
+        self.missing_reads = 0
+
+    def readable(self):
+        """Return True."""
+        return True
+
+    def seekable(self):
+        """Return True."""
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        """Move to ``offset`` (from the start, the current position or the recorded end)."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end}[whence]
+        self.position = base + offset
+        return self.position
+
+    def tell(self):
+        """Return the position."""
+        return self.position
+
+    def readinto(self, buffer):
+        """Read real bytes where the file has them and zeros past its real end."""
+        stop = min(self.position + len(buffer), self.end)
+        if stop <= self.position:
+            return 0
+        real = max(0, min(stop, self.size) - self.position)
+        if real:
+            self.file.seek(self.position)
+            buffer[:real] = self.file.read(real)
+        if stop > self.size:
+            self.missing_reads += 1
+            buffer[real:stop - self.position] = bytes(stop - self.position - real)
+        count = stop - self.position
+        self.position = stop
+        return count
+
+    def close(self):
+        """Close the underlying file."""
+        self.file.close()
+        super().close()
 
 
 def check_not_truncated(path):

@@ -21,7 +21,7 @@ import numpy as np
 from evosandbox import __version__
 from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError
-from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
+from evosandbox.runfile.common import LIBVER, check_read_whole, check_schema, open_for_reading, read_attr_str
 from evosandbox.runfile.rebuild import GENOME_STORAGES, RebuildLayout, checksum
 
 RUN_FORMAT = "evosandbox-run"
@@ -167,6 +167,8 @@ class RunWriter:
 
         The committed prefix is read with ``swmr=True`` (which also works on a file whose
         writer was killed), copied into a fresh file next to it, and moved over the original.
+        A file cut short (a full disk stopped the writer) is repaired when every byte of the
+        kept prefix is still there, and refused (FileFormatError) when any is missing.
 
         Args:
             path: the run file.
@@ -177,19 +179,24 @@ class RunWriter:
         """
         path = os.fspath(path)
         with atomic_output(path) as temporary:
-            with open_for_reading(path, RUN_FORMAT, swmr=True) as source:
-                check_schema(source, path, READABLE_SCHEMAS)
-                done = int(source["generations/done"][0])
-                if done < generations:
-                    raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
-                header = read_header(source)
-                if config_text is not None:
-                    header.config_text = config_text
-                handle = _create_file(temporary, header)
+            with open_for_reading(path, RUN_FORMAT, swmr=True, cut_short=True) as source:
                 try:
-                    _copy_prefix(source, handle, generations)
-                finally:
-                    handle.close()
+                    check_schema(source, path, READABLE_SCHEMAS)
+                    done = int(source["generations/done"][0])
+                    if done < generations:
+                        raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
+                    header = read_header(source)
+                    if config_text is not None:
+                        header.config_text = config_text
+                    handle = _create_file(temporary, header)
+                    try:
+                        _copy_prefix(source, handle, generations)
+                    finally:
+                        handle.close()
+                except Exception:
+                    check_read_whole(source, path, f"the checkpoint's {generations} generations")  # the real cause
+                    raise
+                check_read_whole(source, path, f"the checkpoint's {generations} generations")
         handle = h5py.File(path, "a", libver=LIBVER)
         handle.swmr_mode = True
         return cls(handle, path)
