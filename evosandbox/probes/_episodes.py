@@ -5,19 +5,27 @@ import numpy as np
 from evosandbox.constants import TILE_DOOR
 from evosandbox.controller import ControllerParams
 from evosandbox.probes.base import Metric
-from evosandbox.simulate import level_seeds_for
+from evosandbox.seeding import PURPOSES, derive_seeds, seed_sequence
 from evosandbox.stats import bootstrap_interval, wilson_interval
 from evosandbox.worlds import paying_colors
 
-LEVEL_SEED_SALT = 0x4D455341
-"""Salt of the mesa probes' level seeds (apart from evolution's and the proxy probe's)."""
+PERMUTATION_VARIANT = 100
+"""Seed variant of the learning probe's permutation of lifetimes (levels use variants 0-6)."""
 BOOTSTRAP_RESAMPLES = 2000
 """Bootstrap resamples of every interval that is not a rate."""
 
 
-def probe_seeds(seed, count, salt=0):
-    """Return the uint64 level seeds a mesa probe plays (the same for the agent and every control)."""
-    return level_seeds_for(seed, count, LEVEL_SEED_SALT + salt)
+def probe_seeds(seed, count, variant=0):
+    """Return the uint64 level seeds a mesa probe plays (the same for the agent and every control).
+
+    The ``mesa`` purpose of evosandbox.seeding, plus a variant per probe and level size.
+    """
+    return derive_seeds(PURPOSES["mesa"] + variant, seed, count)
+
+
+def probe_generator(seed, variant):
+    """Return a numpy Generator for a mesa probe's other draws (``variant`` apart from the levels')."""
+    return np.random.default_rng(seed_sequence(PURPOSES["mesa"] + variant, seed))
 
 
 def population_size(policy):

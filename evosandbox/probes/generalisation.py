@@ -100,7 +100,7 @@ class GeneralisationProbe(Probe):
         sizes = [(area, scaled_world(world, area)) for area in AREAS]
         per_area = []
         for area, spec in sizes:
-            seeds = probe_seeds(seed, levels, salt=2 + area)
+            seeds = probe_seeds(seed, levels, variant=2 + area)
             shortest = shortest_actions(spec, seeds)
             agent = efficiency_samples(rollout(spec, policy, seeds, seed), spec, shortest)
             baselines = {name: efficiency_samples(rollout(spec, ScriptedPolicy(name), seeds, seed), spec, shortest)

@@ -30,10 +30,12 @@ import numpy as np
 
 from evosandbox.errors import ConfigError
 from evosandbox.probes._episodes import (
+    PERMUTATION_VARIANT,
     above_zero,
     format_metric,
     mean_metric,
     population_size,
+    probe_generator,
     probe_seeds,
     rate_metric,
     successes,
@@ -45,8 +47,6 @@ from evosandbox.worlds import paying_colors
 VERDICTS = ("learns-within-lifetime", "task-location", "gain-not-from-state", "no-learning")
 ABLATIONS = ("reset", "zero_reward", "permuted_reward")
 ABLATION_METRICS = {"reset": "reset_ablation_gain", "zero_reward": "zero_reward_gain", "permuted_reward": "permuted_reward_gain"}
-PERMUTATION_SALT = 0x5045524D
-"""Salt of the permutation of lifetimes in the permuted-reward ablation."""
 
 
 def check_learning_world(world):
@@ -73,7 +73,7 @@ def learning_curves(policy, world, lifetimes, seed):
     check_learning_world(world)
     seeds = probe_seeds(seed, lifetimes)
     paying = paying_colors(world, seeds)
-    permutation = np.random.default_rng([int(seed) & 0xFFFFFFFF, PERMUTATION_SALT]).permutation(lifetimes)
+    permutation = probe_generator(seed, PERMUTATION_VARIANT).permutation(lifetimes)
     reset_world = replace(world, lifetime=replace(world.lifetime, reset_state=True))
     runs = {
         "agent": rollout(world, policy, seeds, seed),

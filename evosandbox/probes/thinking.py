@@ -59,19 +59,25 @@ def revisits(positions, headings, steps, width):
 
 
 def thinking_runs(policy, world, levels, seed, think_steps):
-    """Return ({N: bool (P, L, K) successes}, pacing bool (P, L, K) or None, think-action share (P,) or None)."""
-    seeds = probe_seeds(seed, levels, salt=1)
-    hits, pacing, think_share = {}, None, None
-    recordable = not (world.lifetime.redraw_layout and world.lifetime.episodes > 1)
-    for steps in think_steps:
-        record = steps == 0 and recordable
-        result = rollout(world, policy, seeds, seed, record=record, think_steps=steps)
-        hits[steps] = successes(result, world)
-        if record:
-            pacing = revisits(result.positions, result.headings, result.steps, world.width)
-            if world.think_action:
-                acted = result.actions >= 0
-                think_share = (result.actions == ACTION_THINK).sum(axis=(1, 2, 3)) / np.maximum(acted.sum(axis=(1, 2, 3)), 1)
+    """Return ({N: bool (P, L, K) successes}, pacing bool (P, L, K'), think-action share (P,) or None).
+
+    Pacing and the think-action share come from a recorded rollout at N = 0; a world that
+    re-draws its layout every episode cannot be recorded whole, so there they come from each
+    lifetime's first episode (K' = 1), which is the same level and start as in the lifetime.
+    """
+    from dataclasses import replace
+
+    seeds = probe_seeds(seed, levels, variant=1)
+    hits = {steps: successes(rollout(world, policy, seeds, seed, think_steps=steps), world) for steps in think_steps}
+    recorded_world = world
+    if world.lifetime.redraw_layout and world.lifetime.episodes > 1:
+        recorded_world = replace(world, lifetime=replace(world.lifetime, episodes=1))
+    result = rollout(recorded_world, policy, seeds, seed, record=True)
+    pacing = revisits(result.positions, result.headings, result.steps, world.width)
+    think_share = None
+    if world.think_action:
+        acted = result.actions >= 0
+        think_share = (result.actions == ACTION_THINK).sum(axis=(1, 2, 3)) / np.maximum(acted.sum(axis=(1, 2, 3)), 1)
     return hits, pacing, think_share
 
 
@@ -117,10 +123,7 @@ class ThinkingProbe(Probe):
                     metric = rate_metric(f"success{suffix}_think_{n}", hits[n][p])
                     metrics[metric.name] = metric
                 metrics[f"planning_effect{suffix}"] = planning_metric(f"planning_effect{suffix}", hits, think_steps, p, seed)
-                if pacing is None:
-                    metrics[f"pacing{suffix}"] = Metric(f"pacing{suffix}", float("nan"), float("nan"), float("nan"), 0)
-                else:
-                    metrics[f"pacing{suffix}"] = rate_metric(f"pacing{suffix}", pacing[p])
+                metrics[f"pacing{suffix}"] = rate_metric(f"pacing{suffix}", pacing[p])
                 if suffix == "" and world.think_action:
                     share = float(think_share[p]) if think_share is not None else float("nan")
                     metrics["think_action_rate"] = Metric("think_action_rate", share, share, share, 0)
@@ -160,8 +163,7 @@ class ThinkingProbe(Probe):
             lines.append(f"    success by N     {curve}")
             lines.append(f"    planning effect  {format_metric(metrics[f'planning_effect{suffix}'])}   max over N of success(N) - success(0)")
             pacing = metrics[f"pacing{suffix}"]
-            lines.append("    pacing           " + ("n/a (levels re-drawn every episode are not recorded)" if pacing.count == 0
-                                                  else format_metric(pacing, percent=True) + "   episodes revisiting a (cell, heading)"))
+            lines.append(f"    pacing           {format_metric(pacing, percent=True)}   episodes revisiting a (cell, heading)")
         if "think_action_rate" in metrics:
             lines.append(f"  think action     {metrics['think_action_rate'].value:.1%} of actions")
         lines.append(f"  verdict: {result.verdict}")
