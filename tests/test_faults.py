@@ -300,3 +300,75 @@ def test_an_episode_count_the_machine_cannot_hold_is_refused_with_the_figures(tm
     assert code == 2 and err.count("\n") == 1, err
     assert "episodes" in err and "of memory, this machine has" in err and "available" in err
     assert seconds < REFUSAL_SECONDS and not os.path.exists(tmp_path / "replay.h5")
+
+
+def _config(tmp_path, **changes):
+    """Write the smoke config with absolute paths and ``changes`` (TOML lines by table) applied; return its path."""
+    text = open(SMOKE).read().replace("../worlds/", os.path.join(ROOT, "worlds") + "/").replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"population_size = 16": "population_size = 1000000000"}, "a population of 1,000,000,000 genomes of"),
+    ({"red-doors-train.toml": "red-doors-maze.toml"}, "test.worlds[0]: "),
+], ids=["a population too large for memory", "a test world that does not fit the maze's observation"])
+def test_force_refuses_a_doomed_config_before_it_deletes_the_old_run(finished_run, tmp_path, capsys, changes, message):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = {name: digest(run_dir / name) for name in ("run.h5", "checkpoint.pkl")}
+    code, err, seconds = cli(capsys, "evolve", _config(tmp_path, **changes), "--out", str(run_dir), "--force")
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert {name: digest(run_dir / name) for name in before} == before
+
+
+def test_a_test_world_with_another_observation_is_refused_when_the_config_loads(tmp_path):
+    from evosandbox.errors import ConfigError
+
+    path = _config(tmp_path, **{"red-doors-train.toml": "red-doors-maze.toml"})
+    with pytest.raises(ConfigError) as caught:
+        evolution.load_experiment(path)
+    assert caught.value.line().startswith(f"{path}: test.worlds[0]: ") and "inputs" in caught.value.line()
+
+
+def test_resume_refuses_a_run_file_of_another_run(finished_run, tmp_path, capsys):
+    other = tmp_path / "seed-5"
+    evolution.evolve(evolution.load_experiment(SMOKE, seed=5, generations=2), other, progress=False)
+    run_dir = tmp_path / "mixed"
+    shutil.copytree(finished_run, run_dir)
+    shutil.copy(other / "run.h5", run_dir / "run.h5")
+    before = digest(run_dir / "run.h5")
+    code, err, _ = cli(capsys, "evolve", "--resume", str(run_dir), "--generations", "3")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{run_dir / 'run.h5'}: created: belongs to another run (seed 5, created " in err and "(seed 1, created " in err
+    assert digest(run_dir / "run.h5") == before
+
+
+def test_a_second_writer_gets_one_line_naming_the_holder(finished_run, tmp_path):
+    from evosandbox.evolution.lock import hold_run_folder
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = digest(run_dir / "run.h5")
+    with hold_run_folder(run_dir):
+        for argv in (("--resume", str(run_dir), "--generations", "3"), (SMOKE, "--out", str(run_dir), "--force")):
+            second = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", *argv], capture_output=True, text=True, timeout=120)
+            assert second.returncode == 2, second.stderr
+            assert second.stderr.count("\n") == 1
+            assert f"{run_dir} is in use: process {os.getpid()} is writing this run" in second.stderr
+    assert digest(run_dir / "run.h5") == before
+
+
+def test_two_starts_on_one_folder_at_once_give_one_run_and_one_clear_line(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--out", str(run_dir), "--generations", "2"]
+    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(process.wait(timeout=300), process.stderr.read()) for process in processes]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert refused.count("\n") == 1 and "Traceback" not in refused
+    assert "is in use: process" in refused or "already holds a run" in refused

@@ -17,7 +17,7 @@ from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.evolution.algorithms import AlgorithmParameters, algorithm_class, convert_parameters, read_parameters
 from evosandbox.runfile.run_write import GENOME_COMPRESSIONS
-from evosandbox.seeding import derive_seeds
+from evosandbox.seeding import MAX_SEED, derive_seeds
 
 OBJECTIVES = ("return", "description-length", "steps")
 """Objective names: the base objective (mean return, maximised) and the paper's simplicity
@@ -102,7 +102,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     root = TableReader(data, path)
     name = root.string("name", os.path.splitext(os.path.basename(path))[0])
     description = root.string("description", "")
-    file_seed = root.integer("seed", 0, minimum=0, maximum=2**63 - 1)
+    file_seed = root.integer("seed", 0, minimum=0, maximum=MAX_SEED)
     file_generations = root.integer("generations", 100, minimum=1)
 
     world = root.table_reader("world", required=True)
@@ -155,7 +155,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
 
     validation = root.table_reader("validation")
     validation_levels = validation.integer("levels", 200, minimum=1)
-    validation_seed = validation.integer("seed", 0, minimum=0)
+    validation_seed = validation.integer("seed", 0, minimum=0, maximum=MAX_SEED)
     validation_candidates = validation.integer("candidates", 2, minimum=0)
     validation.finish()
 
@@ -167,9 +167,10 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         if not isinstance(test_path, str):
             raise test.error(f"worlds[{index}]", f"expected a path string, got {type(test_path).__name__}")
         test_worlds.append(_load_referenced(load_world, _resolve(folder, test_path), test, f"worlds[{index}]"))
+        _check_fits(train_world, test_worlds[-1], test, f"worlds[{index}]", default="worlds" not in test.table)
     test_every = test.integer("every", 10, minimum=1)
     test_levels = test.integer("levels", 200, minimum=1)
-    test_seed = test.integer("seed", 0, minimum=0)
+    test_seed = test.integer("seed", 0, minimum=0, maximum=MAX_SEED)
     test.finish()
 
     output = root.table_reader("output")
@@ -200,8 +201,8 @@ def override(config, seed=None, generations=None, scheduler=None, threads=None):
     """Return ``config`` with command-line overrides applied (None leaves a value alone)."""
     changes = {}
     if seed is not None:
-        if seed < 0:
-            raise UsageError(f"must be at least 0, got {seed}", "--seed")
+        if not 0 <= seed <= MAX_SEED:
+            raise UsageError(f"must lie within 0..{MAX_SEED} (2**63 - 1), got {seed}", "--seed")
         changes["seed"] = int(seed)
     if generations is not None:
         if generations < 1:
@@ -215,6 +216,17 @@ def override(config, seed=None, generations=None, scheduler=None, threads=None):
             raise UsageError(f"must be at least 0, got {threads}", "--threads")
         evaluation = dataclasses.replace(evaluation, threads=int(threads))
     return dataclasses.replace(config, evaluation=evaluation, **changes)
+
+
+def _check_fits(train_world, test_world, reader, key, default=False):
+    """Raise ConfigError unless a test world gives the training world's inputs and actions (the controllers run on both)."""
+    from evosandbox.worlds import observation_size
+
+    trained, tested = (observation_size(train_world), train_world.num_actions), (observation_size(test_world), test_world.num_actions)
+    if trained != tested:
+        which = f"the default test world {test_world.path}" if default else f"{test_world.path}"
+        raise reader.error(key if not default else "worlds", f"{which} gives {tested[0]} inputs and {tested[1]} actions, the training world "
+                                                          f"{train_world.path} {trained[0]} and {trained[1]}; name test worlds with its observation")
 
 
 def _resolve(folder, path):

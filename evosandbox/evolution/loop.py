@@ -42,7 +42,9 @@ from evosandbox.evolution.experiment import (
     training_level_seeds,
     validation_level_seeds,
 )
+from evosandbox.evolution.lock import hold_run_folder
 from evosandbox.evolution.recorder import Interrupt, Progress, Recorder
+from evosandbox.resources import check_memory
 from evosandbox.runfile.run_write import GenerationRecord, RunHeader, RunWriter
 from evosandbox.seeding import derive_generator, derive_seed, derive_seeds
 
@@ -105,13 +107,12 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
         raise UsageError(f"{run_dir} exists and is not a folder", "--out")
     existing = [p for p in (run_path, checkpoint_path) if os.path.exists(p)]
     if existing and not force:
-        raise UsageError(f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out")
+        raise _holds_a_run(run_dir)
     owns_problem = problem is None
     problem = problem if problem is not None else build_evaluator(config)
     try:
-        os.makedirs(run_dir, exist_ok=True)
-        for path in existing:
-            os.unlink(path)
+        # Everything that can refuse the run comes before anything on disk changes (--force).
+        check_population_memory(config, problem.genome_length)
         algorithm = _algorithm_for(config, problem)
         random.seed(config.seed)
         state = RunState(
@@ -123,10 +124,17 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
             header_created=_now(),
         )
         state.random_state = random.getstate()
-        # The checkpoint comes first: from the moment the folder holds anything, --resume works.
-        write_checkpoint(checkpoint_path, state)
-        writer = RunWriter.create(run_path, _header(config, problem, state.header_created))
-        return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
+        os.makedirs(run_dir, exist_ok=True)
+        with hold_run_folder(run_dir, "--out"):
+            for path in (run_path, checkpoint_path):
+                if os.path.exists(path):
+                    if not force:  # another start got here first
+                        raise _holds_a_run(run_dir)
+                    os.unlink(path)
+            # The checkpoint comes first: from the moment the folder holds anything, --resume works.
+            write_checkpoint(checkpoint_path, state)
+            writer = RunWriter.create(run_path, _header(config, problem, state.header_created))
+            return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
     finally:
         if owns_problem:
             problem.close()
@@ -162,18 +170,46 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
     try:
         algorithm = _algorithm_for(config, problem)
         header = _header(config, problem, state.header_created)
-        if state.generation == 0 and not _has_committed(run_path):
-            writer = RunWriter.create(run_path, header)
-        else:
-            if not os.path.exists(run_path):
-                raise FileFormatError(run_path, None, f"no such file (the checkpoint is at generation {state.generation})")
-            writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
-        restore_genomes(state, writer.handle["genomes"])
-        random.setstate(state.random_state)
-        return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
+        with hold_run_folder(run_dir, "--resume"):
+            if state.generation == 0 and not _has_committed(run_path):
+                writer = RunWriter.create(run_path, header)
+            else:
+                if not os.path.exists(run_path):
+                    raise FileFormatError(run_path, None, f"no such file (the checkpoint is at generation {state.generation})")
+                check_belongs(run_path, state)
+                writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
+            restore_genomes(state, writer.handle["genomes"])
+            random.setstate(state.random_state)
+            return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
     finally:
         if owns_problem:
             problem.close()
+
+
+def _holds_a_run(run_dir):
+    """Return the error for an --out folder that already holds a run."""
+    return UsageError(f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out")
+
+
+def check_population_memory(config, genome_length):
+    """Raise UsageError, with the figures, when the population's genomes cannot fit in memory."""
+    size = config.algorithm.population_size
+    # Parents and offspring as float32 genomes, and the controllers developed from them (at
+    # least one weight per gene): a lower bound of what a generation holds at once.
+    check_memory(3 * 4 * size * int(genome_length), f"a population of {size:,} genomes of {int(genome_length):,} genes",
+                 "use a smaller [algorithm] population_size or a smaller genome")
+
+
+def check_belongs(run_path, state):
+    """Raise FileFormatError unless the run file was started with the checkpoint (same seed, same creation time)."""
+    from evosandbox.runfile.common import open_for_reading, read_attr_str
+
+    with open_for_reading(run_path, "evosandbox-run", swmr=True, cut_short=True) as handle:
+        seed, created = int(handle.attrs.get("seed", -1)), read_attr_str(handle, "created", "")
+    if (seed, created) != (state.config.seed, state.header_created):
+        raise FileFormatError(run_path, "created", f"belongs to another run (seed {seed}, created {created}) than "
+                                                   f"{os.path.join(os.path.dirname(run_path), CHECKPOINT_FILE)} "
+                                                   f"(seed {state.config.seed}, created {state.header_created})")
 
 
 def _has_committed(run_path):
