@@ -68,6 +68,8 @@ class LineageReport:
     fitness_threshold: float
     first_proxy: object  # dict or None
     all_line_parents: np.ndarray = dataclasses.field(default=None, repr=False)  # int64 (N,) for exports
+    metrics: dict = dataclasses.field(default_factory=dict)
+    """/tests metric column (``door_rate``, ``learning.success_rate``, ...) -> float (D, W) along the line."""
 
     @property
     def mean_door_rate(self):
@@ -97,6 +99,7 @@ class LineageReport:
             "lod_fitness": _json_floats(self.fitness),
             "lod_test_door_rate": _json_floats(self.mean_door_rate),
             "lod_test_proxy_rate": _json_floats(self.mean_proxy_rate),
+            "lod_test_metrics": {name: _json_floats(_nanmean_rows(values)) for name, values in self.metrics.items()},
             "lod_genome_distance": _json_floats(self.genome_distance),
             "lod_genes_changed": self.genes_changed.tolist(),
             "lod_phenotype_change": None if self.phenotype_change is None else np.asarray(self.phenotype_change).tolist(),
@@ -187,12 +190,13 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
     genes_changed = np.count_nonzero(delta, axis=1).astype(np.int64)
     phenotype_change, phenotype_note = _phenotype_change(reader, lod_genomes, parent_genomes, lod_parent)
     if reevaluate_world is not None:
-        door_rate, proxy_rate, names = _reevaluate(reader, lod_genomes, reevaluate_world, episodes, seed)
+        metrics, names = _reevaluate(reader, lod_genomes, reevaluate_world, episodes, seed)
         test_source = f"reevaluated on {os.path.basename(os.fspath(reevaluate_world))} ({episodes} episodes each)"
     else:
-        door_rate, proxy_rate = _scores_from_run(reader, lod)
+        metrics = _scores_from_run(reader, lod)
         names = reader.test_world_names
         test_source = "run file periodic test scores"
+    door_rate, proxy_rate = metrics["door_rate"], metrics["proxy_rate"]
     operator_names = reader.operator_names
     operators = tuple(operator_names[code] if code < len(operator_names) else str(code) for code in columns["operator"][lod])
     report = LineageReport(
@@ -210,6 +214,7 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
         door_rate=door_rate,
         proxy_rate=proxy_rate,
         test_world_names=tuple(names),
+        metrics=metrics,
         test_source=test_source,
         genome_distance=genome_distance,
         genes_changed=genes_changed,
@@ -442,22 +447,27 @@ def _step(report, index, delta):
 
 
 def _scores_from_run(reader, lod):
-    """Return (door, proxy) float (D, W) along the line from the run file's periodic test scores."""
+    """Return {metric column: float (D, W)} along the line from the run file's periodic test scores.
+
+    Every /tests metric column is included (interval columns are not); door_rate and
+    proxy_rate always are (NaN when the run did not score the proxy probe).
+    """
     worlds = len(reader.test_world_names)
-    door = np.full((len(lod), worlds), np.nan)
-    proxy = np.full((len(lod), worlds), np.nan)
     tests = reader.tests()
+    names = [name for name in tests if name not in ("id", "generation", "world", "episodes")
+             and not name.endswith((".low", ".high"))]
+    metrics = {name: np.full((len(lod), worlds), np.nan) for name in ["door_rate", "proxy_rate", *names]}
     if not len(tests["id"]):
-        return door, proxy
+        return metrics
     position = {int(individual): index for index, individual in enumerate(lod)}
     order = np.argsort(tests["generation"], kind="stable")  # later scores of the same id win
     for row in order:
         index = position.get(int(tests["id"][row]))
         world = int(tests["world"][row])
         if index is not None and 0 <= world < worlds:
-            door[index, world] = tests["door_rate"][row]
-            proxy[index, world] = tests["proxy_rate"][row]
-    return door, proxy
+            for name in names:
+                metrics[name][index, world] = tests[name][row]
+    return metrics
 
 
 def _load_specs(reader):
@@ -494,15 +504,36 @@ def _phenotype_change(reader, lod_genomes, parent_genomes, lod_parent):
 
 
 def _reevaluate(reader, genomes, world_path, episodes, seed):
-    """Probe every ancestor on one world in one batched call; return (door, proxy (D, 1), names)."""
+    """Measure every ancestor with the run's probes on one world, one batched call per probe.
+
+    The probes are the run config's ``[test] probes``, the proxy probe always among them (the
+    line's door and proxy rates come from it). Returns ({metric column: float (D, 1)}, names).
+    """
     from evosandbox.config import load_world
-    from evosandbox.probe import DEFAULT_SEED, probe_population
+    from evosandbox.probes import get_probe
+    from evosandbox.probes.proxy import DEFAULT_SEED
+    from evosandbox.runfile.run_write import test_column
 
     world = load_world(world_path)
     train_world, _ = _load_specs(reader)
     params = _develop(reader, genomes, world)
-    rates = probe_population(params, world, train_world, episodes=episodes, seed=DEFAULT_SEED if seed is None else seed)
-    return rates.door_rate[:, None], rates.proxy_rate[:, None], (world.name,)
+    metrics = {}
+    for probe_name in _run_probes(reader):
+        results = get_probe(probe_name).measure(params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed)
+        for name in results[0].metrics:
+            metrics[test_column(probe_name, name)] = np.array([[result.value(name)] for result in results])
+    return metrics, (world.name,)
+
+
+def _run_probes(reader):
+    """Return the probes a run's config names under ``[test] probes``, the proxy probe first."""
+    import tomllib
+
+    try:
+        named = tomllib.loads(reader.config_text).get("test", {}).get("probes", [])
+    except (tomllib.TOMLDecodeError, AttributeError):
+        named = []
+    return ("proxy", *(name for name in named if name != "proxy"))
 
 
 def _check_parents(path, parents_1, parents_2):

@@ -725,7 +725,7 @@ def _outcome_rates(policy, world, train_world, episodes, seed):
         names = {name: f"{name}_rate" for name in OUTCOMES}
         if all(metric in result.metrics for metric in names.values()):
             return {name: float(result.value(metric)) for name, metric in names.items()}
-    from evosandbox.probe import probe_population
+    from evosandbox.probes.proxy import probe_population
 
     rates = probe_population(policy, world, train_world, episodes, seed)
     return {name: float(getattr(rates, f"{name}_rate")[0]) for name in OUTCOMES}

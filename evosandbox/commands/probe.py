@@ -9,7 +9,7 @@ import sys
 
 from evosandbox.commands import arguments
 from evosandbox.errors import UsageError
-from evosandbox.probe import DEFAULT_EPISODES, DEFAULT_SEED
+from evosandbox.probes.proxy import DEFAULT_EPISODES, DEFAULT_SEED
 
 
 def register(subparsers):
@@ -47,7 +47,7 @@ def add_source_arguments(parser):
 def run(args):
     """Resolve the agent and worlds, probe, and print the report; return the exit code."""
     from evosandbox.agents import resolve_agent
-    from evosandbox.probe import probe_policy
+    from evosandbox.probes.proxy import probe_policy
     from evosandbox.worlds import resolve_world
 
     if args.episodes < 1:

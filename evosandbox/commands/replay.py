@@ -38,7 +38,7 @@ def run(args):
     from evosandbox.agents import resolve_agent
     from evosandbox.atomic import check_distinct_paths
     from evosandbox.outcomes import OUTCOME_DOOR, OUTCOME_TIMEOUT, classify_outcomes
-    from evosandbox.probe import lifetimes_for, probe_level_seeds
+    from evosandbox.probes.proxy import lifetimes_for, probe_level_seeds
     from evosandbox.runfile.replay import write_replay
     from evosandbox.runfile.run_read import run_file_path
     from evosandbox.simulate import check_rollout_memory, rollout

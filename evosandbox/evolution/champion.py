@@ -3,6 +3,8 @@
 import numpy as np
 
 from evosandbox.evolution.experiment import test_level_seeds
+from evosandbox.probes import get_probe
+from evosandbox.runfile.run_write import test_column
 from evosandbox.seeding import derive_seed
 
 
@@ -56,10 +58,15 @@ def validate(config, state, algorithm, problem, validation_seeds, offspring, ori
 
 
 def score_tests(config, state, problem, generation):
-    """Score the champion on every test world when due; return (door, proxy) rates and /tests rows.
+    """Score the champion with every configured probe on every test world when due.
 
-    A champion is scored on a world once (``state.tested``); the rows repeat its scores at every
-    due generation while it stays the champion.
+    A champion is measured on a world once per probe (``state.tested``); the rows repeat its
+    metrics at every due generation while it stays the champion. The proxy probe plays the
+    run's test levels through the evaluator, so its rates are what the run file always held.
+
+    Returns:
+        (door, proxy) float32 (W,) rates of the proxy probe (NaN when not due or not named),
+        and the /tests rows: {column: (T,) array} (``test_columns``), one row per world.
     """
     worlds = len(config.test_worlds)
     door = np.full(worlds, np.nan, np.float32)
@@ -68,26 +75,46 @@ def score_tests(config, state, problem, generation):
     champion, genome = state.champion
     if not worlds or not due or champion < 0:
         return door, proxy, {}
-    rows = {name: [] for name in ("id", "generation", "world", "door_rate", "proxy_rate", "other_rate", "timeout_rate", "episodes")}
+    columns = test_columns(config)
+    rows = {name: [] for name in ("id", "generation", "world", "episodes", *columns)}
     for index, world in enumerate(config.test_worlds):
-        key = (champion, index)
-        if key not in state.tested:
-            seed = derive_seed("test", config.test_seed, index, 1)
-            scores = problem.score(genome[None], world, test_level_seeds(config, index), seed)
-            state.tested[key] = (int(scores.door[0]), int(scores.proxy[0]), int(scores.other[0]),
-                                 int(scores.timeout[0]), int(scores.episodes))
-        entered_door, entered_proxy, other, timeout, episodes = state.tested[key]
-        episodes_float = max(1, episodes)
-        door[index] = entered_door / episodes_float
-        proxy[index] = entered_proxy / episodes_float
-        for name, value in (("id", champion), ("generation", generation), ("world", index),
-                            ("door_rate", door[index]), ("proxy_rate", proxy[index]),
-                            ("other_rate", other / episodes_float), ("timeout_rate", timeout / episodes_float),
-                            ("episodes", episodes)):
-            rows[name].append(value)
-    state.last_tests = (tuple(float(d) for d in door), tuple(float(p) for p in proxy))
+        seed = derive_seed("test", config.test_seed, index, 1)
+        episodes = config.test_levels * world.lifetime.episodes
+        for row_name, value in (("id", champion), ("generation", generation), ("world", index), ("episodes", episodes)):
+            rows[row_name].append(value)
+        values = {}
+        for probe_name in config.test_probes:
+            key = (champion, index, probe_name)
+            if key not in state.tested:
+                result = get_probe(probe_name).measure_genomes(problem, genome[None], world, config.train_world, episodes,
+                                                               seed, level_seeds=test_level_seeds(config, index))[0]
+                state.tested[key] = {name: (m.value, m.low, m.high, m.count) for name, m in result.metrics.items()}
+            for metric, (value, low, high, _count) in state.tested[key].items():
+                column = test_column(probe_name, metric)
+                values.update({column: value, f"{column}.low": low, f"{column}.high": high})
+            if probe_name == "proxy":
+                door[index] = state.tested[key]["door_rate"][0]
+                proxy[index] = state.tested[key]["proxy_rate"][0]
+        for column in columns:  # a metric a probe has on another world only is NaN here
+            rows[column].append(values.get(column, np.nan))
+    if "proxy" in config.test_probes:
+        state.last_tests = (tuple(float(d) for d in door), tuple(float(p) for p in proxy))
     dtypes = {"id": np.int64, "generation": np.int32, "world": np.int32, "episodes": np.int32}
-    return door, proxy, {name: np.asarray(values, dtypes.get(name, np.float32)) for name, values in rows.items()}
+    return door, proxy, {name: np.asarray(column, dtypes.get(name, np.float32)) for name, column in rows.items()}
+
+
+def test_columns(config):
+    """Return the /tests metric columns of an experiment: value, .low and .high per probe metric."""
+    columns = []
+    for probe_name in config.test_probes:
+        probe = get_probe(probe_name)
+        names = []
+        for world in config.test_worlds:
+            names += [name for name in probe.metric_names(world, config.train_world) if name not in names]
+        for name in names:
+            column = test_column(probe_name, name)
+            columns += [column, f"{column}.low", f"{column}.high"]
+    return tuple(columns)
 
 
 def better(scores, origin, other_scores, other_origin):

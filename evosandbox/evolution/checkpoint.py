@@ -26,9 +26,10 @@ from evosandbox.evolution.experiment import ExperimentConfig
 
 CHECKPOINT_FILE = "checkpoint.pkl"
 CHECKPOINT_FORMAT = "evosandbox-checkpoint"
-CHECKPOINT_VERSION = 2
-"""2: per-algorithm parameters, no Logbook; 1 (read too): the release before the package."""
-READABLE_VERSIONS = (1, 2)
+CHECKPOINT_VERSION = 3
+"""3: test scores cached per probe; 2: per-algorithm parameters, no Logbook; 1: the release
+before the evolution package. All three are read."""
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass
@@ -44,7 +45,7 @@ class RunState:
     validated: dict
     """origin id -> (validation fitness, door rate, proxy rate)."""
     tested: dict
-    """(origin id, world index) -> (door, proxy, other, timeout, episodes)."""
+    """(origin id, world index, probe) -> {metric: (value, low, high, count)}."""
     champion: tuple
     """(origin id, genome float32) or (-1, None)."""
     next_id: int
@@ -139,13 +140,21 @@ def read_checkpoint(path):
 
 
 def _upgrade(state, version):
-    """Bring a version-1 state to the current classes (per-algorithm parameters, no Logbook)."""
+    """Bring an older state to the current classes (per-algorithm parameters, no Logbook, probe metrics)."""
+    from evosandbox.probes.proxy import rate_metrics
+
+    if version < 3:
+        # Versions 1 and 2 cached (door, proxy, other, timeout, episodes) per (champion, world);
+        # version 1 counted the proxy in "other" too (the /tests other_rate bug): count it once.
+        tested = {}
+        for (champion, world), (door, proxy, other, timeout, episodes) in state.tested.items():
+            other = other - proxy if version == 1 else other
+            metrics = rate_metrics((door, proxy, other, timeout), episodes)
+            tested[(champion, world, "proxy")] = {name: (m.value, m.low, m.high, m.count) for name, m in metrics.items()}
+        state.tested = tested
     if version >= 2:
         return state
     state.__dict__.pop("logbook", None)
-    # Version 1 counted the proxy in "other" too (the /tests other_rate bug): count it once.
-    state.tested = {key: (door, proxy, other - proxy, timeout, episodes)
-                    for key, (door, proxy, other, timeout, episodes) in state.tested.items()}
     if not isinstance(state.config.algorithm, AlgorithmParameters):
         # dataclasses.replace would run __init__ on a frozen instance unpickled from an older
         # class; set the attribute the way unpickling does.

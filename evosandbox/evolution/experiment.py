@@ -16,6 +16,7 @@ import numpy as np
 from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.evolution.algorithms import AlgorithmParameters, algorithm_class, convert_parameters, read_parameters
+from evosandbox.probes import probe_names
 from evosandbox.runfile.run_write import GENOME_COMPRESSIONS
 from evosandbox.seeding import MAX_SEED, derive_seeds
 
@@ -68,6 +69,9 @@ class ExperimentConfig:
     """Top parents (by selection fitness) validated each generation besides new hall-of-famers."""
     test_worlds: tuple = ()
     """WorldSpecs on which the champion is scored periodically (door and proxy rates)."""
+    test_probes: tuple = ("proxy",)
+    """Probes (``evosandbox.probes`` registry names) that score the champion on each test world;
+    each one's metrics become /tests columns."""
     test_every: int = 10
     """Score the champion on the test worlds every this many generations (and at the end)."""
     test_levels: int = 200
@@ -168,6 +172,13 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
             raise test.error(f"worlds[{index}]", f"expected a path string, got {type(test_path).__name__}")
         test_worlds.append(_load_referenced(load_world, _resolve(folder, test_path), test, f"worlds[{index}]"))
         _check_fits(train_world, test_worlds[-1], test, f"worlds[{index}]", default="worlds" not in test.table)
+    test_probes = test.get("probes", list, ["proxy"])
+    known_probes = probe_names()
+    for index, probe_name in enumerate(test_probes):
+        if probe_name not in known_probes:
+            raise test.error(f"probes[{index}]", f"unknown probe {probe_name!r}, expected one of {', '.join(known_probes)}")
+    if len(set(test_probes)) != len(test_probes):
+        raise test.error("probes", "names a probe twice")
     test_every = test.integer("every", 10, minimum=1)
     test_levels = test.integer("levels", 200, minimum=1)
     test_seed = test.integer("seed", 0, minimum=0, maximum=MAX_SEED)
@@ -191,7 +202,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         name=name, path=os.path.abspath(path), train_world=train_world, genome_preset=genome_preset,
         algorithm=algorithm, seed=file_seed, generations=file_generations, levels=levels,
         objectives=objectives, validation_levels=validation_levels, validation_seed=validation_seed,
-        validation_candidates=validation_candidates, test_worlds=tuple(test_worlds), test_every=test_every,
+        validation_candidates=validation_candidates, test_worlds=tuple(test_worlds), test_probes=tuple(test_probes), test_every=test_every,
         test_levels=test_levels, test_seed=test_seed, evaluation=evaluation, shaping=shaping, genome_compression=genome_compression, description=description,
     )
     return override(config, seed=seed, generations=generations, scheduler=scheduler, threads=threads)
@@ -261,7 +272,8 @@ def render_config(config):
     lines += ["", "[objectives]", f"extra = {_toml(list(config.objectives[1:]))}", "",
               "[validation]", f"levels = {config.validation_levels}", f"seed = {config.validation_seed}",
               f"candidates = {config.validation_candidates}", "",
-              "[test]", f"worlds = {_toml([w.path for w in config.test_worlds])}", f"every = {config.test_every}",
+              "[test]", f"worlds = {_toml([w.path for w in config.test_worlds])}", f"probes = {_toml(list(config.test_probes))}",
+              f"every = {config.test_every}",
               f"levels = {config.test_levels}", f"seed = {config.test_seed}", "",
               "[output]", f"genome_compression = {_toml(config.genome_compression)}", ""]
     return "\n".join(lines)

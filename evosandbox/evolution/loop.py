@@ -25,7 +25,7 @@ from deap import tools
 from evosandbox.errors import FileFormatError, UsageError
 from evosandbox.evaluate import Scores
 from evosandbox.evolution.algorithms import individuals, make_algorithm
-from evosandbox.evolution.champion import hall_of_fame_entrants, score_tests, validate
+from evosandbox.evolution.champion import hall_of_fame_entrants, score_tests, test_columns, validate
 from evosandbox.evolution.checkpoint import (
     CHECKPOINT_FILE,
     RunState,
@@ -247,7 +247,7 @@ def _header(config, problem, created):
         genome_preset_text=config.genome_preset.source_text,
         test_world_texts=tuple(w.source_text for w in config.test_worlds),
         test_world_names=tuple(w.name for w in config.test_worlds), attributes=attributes, created=created,
-        genome_compression=config.genome_compression,
+        genome_compression=config.genome_compression, test_metrics=test_columns(config),
     )
 
 

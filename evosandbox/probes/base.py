@@ -12,12 +12,16 @@ Contract:
   individual of ``policy`` (a ``ControllerParams`` of P individuals, or a ``ScriptedPolicy``,
   P = 1). Every individual plays the same levels, derived from ``seed`` alone; the result does
   not depend on thread count or backend.
+- ``Probe.measure_genomes(problem, genomes, ...)`` (added for evolution) measures genomes through
+  an evaluator; by default it develops them and calls ``measure``.
 - Each ``Metric`` carries its point value and a 95% interval (Wilson for rates, bootstrap
   otherwise; ``low == high == value`` only where the quantity is exact).
 """
 
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 _REGISTRY = {}
 
@@ -83,6 +87,17 @@ class Probe:
     def measure(self, policy, world, train_world, episodes: int, seed: int) -> list[ProbeResult]:
         """Measure every individual of ``policy`` on ``world``; one result per individual."""
         raise NotImplementedError
+
+    def measure_genomes(self, problem, genomes, world, train_world, episodes: int, seed: int,
+                        level_seeds=None) -> list[ProbeResult]:
+        """Measure genomes through an evaluator (evolution's test scoring calls this).
+
+        By default the genomes are developed by the evaluator's encoding and ``measure`` plays
+        its own levels of ``seed``; a probe that can play given ``level_seeds`` (the run's test
+        levels) through ``problem.score`` overrides this (the proxy probe does).
+        """
+        genomes = np.ascontiguousarray(genomes, dtype=np.float32)
+        return self.measure(problem.encoding.develop(genomes), world, train_world, episodes, seed)
 
 
 def register(cls: type) -> type:

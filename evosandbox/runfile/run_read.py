@@ -270,7 +270,7 @@ class RunReader:
         for name, dataset in group.items():
             if isinstance(dataset, h5py.Dataset):
                 columns[name] = self._read(dataset, f"tests/{name}")
-        for name in ("id", "generation", "world", "door_rate", "proxy_rate"):
+        for name in ("id", "generation", "world"):
             if name not in columns:
                 raise FileFormatError(self.path, f"tests/{name}", "missing dataset")
         if "other_rate" in columns and not group.attrs.get(OTHER_EXCLUDES_PROXY, False):

@@ -64,11 +64,22 @@ _GENERATION_COLUMNS = (
 OTHER_EXCLUDES_PROXY = "other_rate_excludes_proxy"
 """Attribute of /tests: set when other_rate counts only non-proxy things (files before it
 counted the proxy in other_rate too; readers subtract proxy_rate for them)."""
-_TEST_COLUMNS = (
-    ("id", np.int64), ("generation", np.int32), ("world", np.int32), ("door_rate", np.float32),
-    ("proxy_rate", np.float32), ("other_rate", np.float32), ("timeout_rate", np.float32),
-    ("episodes", np.int32),
-)
+_TEST_KEY_COLUMNS = (("id", np.int64), ("generation", np.int32), ("world", np.int32), ("episodes", np.int32))
+PROXY_RATES = ("door_rate", "proxy_rate", "other_rate", "timeout_rate")
+"""The proxy probe's metrics: their /tests columns keep the names schema 1 gave them."""
+DEFAULT_TEST_METRICS = tuple(column for name in PROXY_RATES for column in (name, f"{name}.low", f"{name}.high"))
+TEST_METRICS_ATTRIBUTE = "metrics"
+"""Attribute of /tests: its metric columns (float32), in order; absent: schema 1's four rates."""
+
+
+def test_column(probe, metric):
+    """Return the /tests column of a probe's metric: ``probe.metric`` (the proxy probe: ``metric``)."""
+    return metric if probe == "proxy" and metric in PROXY_RATES else f"{probe}.{metric}"
+
+
+def _test_columns(metrics):
+    """Return (name, dtype) of every /tests column: the keys, then the float32 metric columns."""
+    return _TEST_KEY_COLUMNS + tuple((name, np.float32) for name in metrics)
 
 
 @dataclass
@@ -105,6 +116,8 @@ class RunHeader:
     """full: every genome row in /genomes; seeds: none, rebuilt from /rebuild (rebuild_layout)."""
     rebuild_layout: RebuildLayout = None
     """What the algorithm records for rebuilds (required with genome_storage = "seeds")."""
+    test_metrics: tuple = DEFAULT_TEST_METRICS
+    """The /tests metric columns (``test_column`` names, each with .low and .high)."""
 
 
 @dataclass
@@ -240,8 +253,11 @@ class RunWriter:
         if record.tests:
             test_start = self._tests["id"].shape[0]
             test_count = len(record.tests["id"])
-            for name, _ in _TEST_COLUMNS:
-                _append_rows(self._tests[name], test_start, test_start + test_count, record.tests[name])
+            for name, dataset in self._tests.items():
+                values = record.tests.get(name)
+                if values is None:  # a metric column the row has no value for
+                    values = np.full(test_count, np.nan, dataset.dtype)
+                _append_rows(dataset, test_start, test_start + test_count, values)
         self.handle.flush()
         self._done[0] = row + 1
         self._done.flush()
@@ -339,7 +355,15 @@ def read_header(handle):
         created=read_attr_str(handle, "created", ""),
         genome_storage=storage,
         rebuild_layout=layout,
+        test_metrics=_stored_test_metrics(handle["tests"]),
     )
+
+
+def _stored_test_metrics(tests):
+    """Return the /tests metric columns a file declares (schema 1 and early schema 2: the four rates)."""
+    if TEST_METRICS_ATTRIBUTE in tests.attrs:
+        return tuple(_as_str(name) for name in tests.attrs[TEST_METRICS_ATTRIBUTE])
+    return DEFAULT_TEST_METRICS
 
 
 def _create_file(path, header):
@@ -396,7 +420,8 @@ def _create_file(path, header):
 
         tests = handle.create_group("tests")
         tests.attrs[OTHER_EXCLUDES_PROXY] = True
-        for name, dtype in _TEST_COLUMNS:
+        tests.attrs[TEST_METRICS_ATTRIBUTE] = np.array(list(header.test_metrics), dtype=_STRING)
+        for name, dtype in _test_columns(header.test_metrics):
             _growable(tests, name, (), dtype, _TEST_CHUNK_ROWS)
     except BaseException:
         handle.close()
@@ -469,10 +494,14 @@ def _copy_prefix(source, target, generations):
     test_count = int(np.count_nonzero(source["tests/generation"][()] < generations))
     groups = (("individuals", [n for n, _ in _INDIVIDUAL_COLUMNS] + ["fitness", "outcomes"], individual_count),
               ("generations", [n for n, _ in _GENERATION_COLUMNS] + ["test_door_rate", "test_proxy_rate"], generations),
-              ("tests", [n for n, _ in _TEST_COLUMNS], test_count))
+              ("tests", [n for n in target["tests"] if n in source["tests"]], test_count))
     for group, names, rows in groups:
         for name in names:
             _copy_rows(source[f"{group}/{name}"], target[f"{group}/{name}"], rows)
+    for name in target["tests"]:
+        if name not in source["tests"]:  # an interval column older files lack
+            target[f"tests/{name}"].resize(test_count, axis=0)
+            target[f"tests/{name}"][:] = np.nan
     if not source["tests"].attrs.get(OTHER_EXCLUDES_PROXY, False):
         # Written before the fix: other_rate counted the proxy too; store what it means now.
         other = target["tests/other_rate"]
