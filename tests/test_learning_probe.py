@@ -235,3 +235,13 @@ def test_new_kernel_features_match_the_plain_python_reference(tmp_path):
                 np.testing.assert_allclose(compiled[key][field], expected, atol=1e-5, err_msg=str(key))
             else:
                 assert np.array_equal(compiled[key][field], expected), (key, field)
+
+
+def test_the_fast_bootstrap_of_a_mean_is_the_shared_estimator():
+    from evosandbox.probes._episodes import BOOTSTRAP_RESAMPLES, mean_metric
+    from evosandbox.stats import bootstrap_interval
+
+    samples = np.random.default_rng(3).integers(-1, 2, size=700).astype(np.float64)
+    metric = mean_metric("gain", samples, seed=11)
+    low, high = bootstrap_interval(samples, np.mean, resamples=BOOTSTRAP_RESAMPLES, seed=11)
+    assert (metric.low, metric.high) == pytest.approx((low, high), abs=1e-12)
