@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-out
 
-.PHONY: demo test benchmarks clean
+.PHONY: demo test lint format benchmarks clean
+# Modules kept in ruff format (make format applies it; make lint checks it). Add a module here
+# when it is reformatted; ruff check (lint) covers the whole tree.
+FORMATTED := evosandbox/evolution evosandbox/outcomes.py evosandbox/seeding.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,dask]"
 	touch $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(FORMATTED)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format $(FORMATTED)
 
 # The whole pipeline: baselines, a short evolution on the red-door world, the champion probed
 # on the test world (blue door, red decoys), a replay with a picture and an animation, and the

@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 from evosandbox.cli import main
-from evosandbox.config import load_world
 from evosandbox.genomes import load_genome_preset, make_encoding
 from evosandbox.runfile.genome import write_genome
 from evosandbox.worlds import resolve_world

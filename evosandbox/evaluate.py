@@ -17,8 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from evosandbox.errors import ConfigError, UsageError
-from evosandbox.outcomes import OUTCOME_DOOR, OUTCOME_TIMEOUT, classify_outcomes, count_outcomes
-from evosandbox.outcomes import proxy_color_ids  # noqa: F401 (re-exported: older imports)
+from evosandbox.outcomes import (
+    OUTCOME_DOOR,
+    OUTCOME_TIMEOUT,
+    classify_outcomes,
+    count_outcomes,
+    proxy_color_ids,  # noqa: F401 (re-exported: older imports)
+)
 
 
 @dataclass

@@ -48,7 +48,6 @@ from evosandbox.constants import (
     OBSERVATION_CHANNELS,
 )
 from evosandbox.controller import ControllerParams, ControllerShape
-from evosandbox.errors import ConfigError
 from evosandbox.kernels import develop as kernels
 from evosandbox.worlds import observation_size
 

@@ -80,5 +80,6 @@ def count_outcomes(labels) -> np.ndarray:
     """Return int32 (P, 4) counts of each outcome per row of (P, ...) labels, in OUTCOME_NAMES order."""
     labels = np.asarray(labels)
     rows = labels.reshape(labels.shape[0], -1)
-    return np.stack([np.count_nonzero(rows == outcome, axis=1) for outcome in range(len(OUTCOME_NAMES))],
-                    axis=1).astype(np.int32)
+    return np.stack(
+        [np.count_nonzero(rows == outcome, axis=1) for outcome in range(len(OUTCOME_NAMES))], axis=1
+    ).astype(np.int32)

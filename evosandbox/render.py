@@ -22,11 +22,11 @@ from PIL import Image, ImageDraw, ImageFont
 from evosandbox.atomic import atomic_output, check_output_path
 from evosandbox.config import parse_world
 from evosandbox.constants import (
+    ACTION_NAMES,
     COLOR_NAMES,
     COLOR_RGB,
     HEADING_DELTA,
     HEADING_NAMES,
-    ACTION_NAMES,
     TILE_BALL,
     TILE_BOX,
     TILE_DOOR,

@@ -5,13 +5,12 @@ import random
 
 import numpy as np
 import pytest
+from test_evolve import SMOKE, assert_same_run
 
 from evosandbox import evolve as evolution
 from evosandbox.config import load_world
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.evaluate import DaskBackend, Evaluator
-
-from test_evolve import SMOKE, assert_same_run
 
 distributed = pytest.importorskip("distributed")
 

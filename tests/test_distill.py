@@ -4,6 +4,7 @@ cosine similarity of hidden units' incoming weights."""
 
 import numpy as np
 import pytest
+from test_genomes import TINY_WORLD, tiny_spec
 
 from evosandbox.controller import ControllerParams, ControllerShape
 from evosandbox.distill import (
@@ -19,7 +20,6 @@ from evosandbox.genomes import make_encoding
 from evosandbox.kernels.distill import imitation_scores
 from evosandbox.simulate import level_seeds_for, rollout
 from evosandbox.worlds import observation_size
-from test_genomes import TINY_WORLD, tiny_spec
 
 WORLD = TINY_WORLD  # 3x3 view with last-action and last-reward inputs: every input kind is recorded
 

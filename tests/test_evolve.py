@@ -16,7 +16,13 @@ from evosandbox.cli import main
 from evosandbox.errors import ConfigError
 from evosandbox.evaluate import Scores
 from evosandbox.runfile.run_read import RunReader
-from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_CROSSOVER_MUTATION, OPERATOR_ES, OPERATOR_INIT, OPERATOR_MUTATION
+from evosandbox.runfile.run_write import (
+    OPERATOR_COPY,
+    OPERATOR_CROSSOVER_MUTATION,
+    OPERATOR_ES,
+    OPERATOR_INIT,
+    OPERATOR_MUTATION,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
@@ -455,8 +461,8 @@ def test_exploration_bonus_adds_distinct_visited_cells_and_leaves_outcomes_alone
     genomes = encoding.initial_genomes(6, np.random.default_rng(0))
     seeds = np.arange(5, dtype=np.uint64)
     recorded = rollout(world, encoding.develop(genomes), seeds, 3, record=True)
-    expected = np.array([[[len({tuple(cell) for cell in recorded.positions[p, l, k, :recorded.steps[p, l, k] + 1]})
-                           for k in range(recorded.steps.shape[2])] for l in range(5)] for p in range(6)])
+    expected = np.array([[[len({tuple(cell) for cell in recorded.positions[p, level, k, :recorded.steps[p, level, k] + 1]})
+                           for k in range(recorded.steps.shape[2])] for level in range(5)] for p in range(6)])
     visits = rollout_with_visits(world, encoding.develop(genomes), seeds, 3)
     assert np.array_equal(visits.visited, expected) and np.array_equal(visits.entered_tile, recorded.entered_tile)
     plain = Shaping(door=1.0, other=-0.8, timeout=0.0, step_cost=0.01)
@@ -536,8 +542,9 @@ def test_run_scoring_and_the_probe_share_one_proxy_rule():
 
 
 def test_es_kernels_match_numpy_and_the_plain_python_reference(tmp_path):
-    from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
     from reference import run_plain_python
+
+    from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
 
     code = """
     from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation

@@ -3,11 +3,11 @@
 import json
 
 import numpy as np
+from runfile_builder import TEST_WORLD_TEXT, build_run_file
 
 from evosandbox.cli import main
 from evosandbox.runfile.genome import read_genome
 from evosandbox.runfile.run_read import RunReader
-from runfile_builder import TEST_WORLD_TEXT, build_run_file
 
 GENES = 227  # the builder's direct preset on its training world
 

@@ -9,11 +9,10 @@ import sys
 import time
 
 import pytest
+from test_evolve import ROOT, SMOKE
 
 from evosandbox import evolve as evolution
 from evosandbox.cli import main
-
-from test_evolve import ROOT, SMOKE
 
 TEST_WORLD = os.path.join(ROOT, "worlds", "red-doors-test.toml")
 # Every command must answer a damaged file within this many seconds (the bound).

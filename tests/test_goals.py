@@ -4,10 +4,10 @@ import tomllib
 
 import numpy as np
 import pytest
+from conftest import world_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import world_path
 from evosandbox.config import load_world, parse_world
 from evosandbox.constants import COLOR_IDS, HEADING_DELTA, TILE_DOOR, TILE_EMPTY, TILE_IDS, TILE_WALL
 from evosandbox.goals import BETA_GRID, GOAL_NAMES, NO_GOAL, goal_masks, infer_goals

@@ -11,16 +11,16 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from conftest import world_path
+
 from evosandbox.cli import main
 from evosandbox.config import load_world, parse_world
 from evosandbox.constants import COLOR_IDS, TILE_DOOR
 from evosandbox.controller import ControllerParams
 from evosandbox.errors import ConfigError
 from evosandbox.probes import get_probe
-from evosandbox.probes.learning import decide_verdict
 from evosandbox.probes.base import Metric
+from evosandbox.probes.learning import decide_verdict
 from evosandbox.simulate import level_seeds_for, rollout
 from evosandbox.worlds import controller_shape, episode_level, paying_colors
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import WORLD_PATHS, world_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import WORLD_PATHS, world_path
 from reference import run_plain_python
+
 from evosandbox.config import load_world
 from evosandbox.constants import COLOR_IDS, TILE_DOOR, TILE_EMPTY, TILE_IDS, TILE_WALL
 from evosandbox.kernels.levels import door_reachable

@@ -9,13 +9,13 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
+from runfile_builder import TEST_WORLD_TEXT, build_run_file
 
 from evosandbox import lineage
 from evosandbox.cli import main
 from evosandbox.commands.lineage import line_of_descent_csv_path
 from evosandbox.errors import UsageError
 from evosandbox.runfile.run_read import RunReader
-from runfile_builder import TEST_WORLD_TEXT, build_run_file
 
 # Four founders (generation 0) and four generations of four children. Individual 13 is a
 # crossover of 8 and 9 that took most of its genes from 9, so its line parent is 9.

@@ -7,8 +7,9 @@ import tomllib
 import h5py
 import numpy as np
 import pytest
-
 from conftest import world_path
+from runfile_builder import build_run_file
+
 from evosandbox.cli import main
 from evosandbox.config import load_world, parse_world
 from evosandbox.controller import ControllerParams
@@ -25,7 +26,6 @@ from evosandbox.probe import (
 from evosandbox.runfile.genome import write_genome
 from evosandbox.simulate import parse_policy
 from evosandbox.worlds import controller_shape
-from runfile_builder import build_run_file
 
 EPISODES = 300
 TINY_PRESET = 'name = "tiny"\nencoding = "direct"\n[controller]\nhidden = 4\n'

@@ -8,8 +8,9 @@ import tomllib
 import h5py
 import numpy as np
 import pytest
-
 from conftest import world_path
+from runfile_builder import build_run_file
+
 from evosandbox.cli import main
 from evosandbox.config import load_world
 from evosandbox.errors import FileFormatError, UsageError
@@ -17,7 +18,6 @@ from evosandbox.genomes import make_encoding, parse_genome_preset
 from evosandbox.probe import probe_level_seeds, probe_policy
 from evosandbox.runfile.replay import EPISODE_DATASETS, read_replay, resimulate, write_replay
 from evosandbox.simulate import level_seeds_for, rollout
-from runfile_builder import build_run_file
 
 RECURRENT_PRESET = 'name = "tiny"\nencoding = "direct"\n[controller]\nhidden = 5\n'
 PER_EPISODE = ("positions", "headings", "actions", "rewards", "hidden", "steps", "entered_tile", "entered_color", "returns")

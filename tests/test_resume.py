@@ -7,13 +7,12 @@ import sys
 import time
 
 import pytest
+from test_evolve import ROOT, SMOKE, assert_same_run
 
 from evosandbox import evolve as evolution
 from evosandbox.atomic import temporary_path
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
-
-from test_evolve import ROOT, SMOKE, assert_same_run
 
 GENERATIONS = 14
 

@@ -3,9 +3,9 @@
 import numba
 import numpy as np
 import pytest
-
 from conftest import WORLD_PATHS, world_path
 from reference import run_plain_python
+
 from evosandbox.config import load_world
 from evosandbox.constants import COLOR_NAMES, OBSERVATION_CHANNELS, TILE_DOOR, TILE_EMPTY, TILE_WALL
 from evosandbox.controller import ControllerParams, squash

@@ -10,8 +10,8 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from conftest import world_path
+
 from evosandbox.config import load_world, parse_world
 from evosandbox.controller import ControllerParams
 from evosandbox.simulate import level_seeds_for, rollout

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from runfile_builder import GENOME_PRESET_TEXT, TRAIN_WORLD_TEXT, build_run_file
 
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
-from runfile_builder import GENOME_PRESET_TEXT, TRAIN_WORLD_TEXT, build_run_file
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 

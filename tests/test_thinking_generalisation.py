@@ -10,8 +10,8 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from conftest import world_path
+
 from evosandbox.cli import main
 from evosandbox.config import load_world, parse_world
 from evosandbox.controller import ControllerParams

@@ -8,6 +8,7 @@ from PIL import Image
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
+from test_render import make_replay  # noqa: E402
 
 from evosandbox import render  # noqa: E402
 from evosandbox.cli import main  # noqa: E402
@@ -15,7 +16,6 @@ from evosandbox.commands import view as view_command  # noqa: E402
 from evosandbox.constants import COLOR_RGB, TILE_DOOR  # noqa: E402
 from evosandbox.errors import UsageError  # noqa: E402
 from evosandbox.viewer import HELP_LINES, Viewer, display_problem  # noqa: E402
-from test_render import make_replay  # noqa: E402
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import WORLD_PATHS, world_path
+
 from evosandbox.cli import main
 from evosandbox.config import load_world
 from evosandbox.errors import ConfigError

@@ -61,4 +61,12 @@ from evosandbox.evolution.experiment import (  # noqa: F401
     validation_level_seeds,
     with_algorithm,
 )
-from evosandbox.evolution.loop import RUN_FILE, RunSummary, build_evaluator, evolve, merge_scores, objective_matrix, resume  # noqa: F401
+from evosandbox.evolution.loop import (  # noqa: F401
+    RUN_FILE,
+    RunSummary,
+    build_evaluator,
+    evolve,
+    merge_scores,
+    objective_matrix,
+    resume,
+)

@@ -39,8 +39,9 @@ def validate(config, state, algorithm, problem, validation_seeds, offspring, ori
     for member in state.hall_of_fame:
         if member.origin not in state.validated:
             candidates.setdefault(member.origin, np.asarray(member, np.float32))
-    offered = algorithm.validation_candidates(state.algorithm_state, offspring, origins, base_fitness,
-                                              config.validation_candidates)
+    offered = algorithm.validation_candidates(
+        state.algorithm_state, offspring, origins, base_fitness, config.validation_candidates
+    )
     for origin, genome in offered:
         if int(origin) not in state.validated:
             candidates.setdefault(int(origin), genome)
@@ -50,8 +51,11 @@ def validate(config, state, algorithm, problem, validation_seeds, offspring, ori
         seed = derive_seed("validation", config.validation_seed, 1)
         scores = problem.score(genomes, config.train_world, validation_seeds, seed)
         for index, origin in enumerate(order):
-            state.validated[origin] = (float(scores.fitness[index]), float(scores.door_rate[index]),
-                                       float(scores.proxy_rate[index]))
+            state.validated[origin] = (
+                float(scores.fitness[index]),
+                float(scores.door_rate[index]),
+                float(scores.proxy_rate[index]),
+            )
             champion = state.champion[0]
             if champion < 0 or better(state.validated[origin], origin, state.validated[champion], champion):
                 state.champion = (origin, np.array(genomes[index], np.float32))
@@ -86,8 +90,15 @@ def score_tests(config, state, problem, generation):
         for probe_name in config.test_probes:
             key = (champion, index, probe_name)
             if key not in state.tested:
-                result = get_probe(probe_name).measure_genomes(problem, genome[None], world, config.train_world, episodes,
-                                                               seed, level_seeds=test_level_seeds(config, index))[0]
+                result = get_probe(probe_name).measure_genomes(
+                    problem,
+                    genome[None],
+                    world,
+                    config.train_world,
+                    episodes,
+                    seed,
+                    level_seeds=test_level_seeds(config, index),
+                )[0]
                 state.tested[key] = {name: (m.value, m.low, m.high, m.count) for name, m in result.metrics.items()}
             for metric, (value, low, high, _count) in state.tested[key].items():
                 column = test_column(probe_name, metric)

@@ -67,8 +67,13 @@ def write_checkpoint(path, state):
 
 def checkpoint_bytes(state):
     """Return the pickled checkpoint of ``state`` (what write_checkpoint writes)."""
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "software_version": __version__,
-               "state": _without_genomes(state), "numpy_random_state": np.random.get_state()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "software_version": __version__,
+        "state": _without_genomes(state),
+        "numpy_random_state": np.random.get_state(),
+    }
     return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -82,8 +87,9 @@ def _without_genomes(state):
     """Return a shallow copy of the run state with genome arrays replaced by their ids."""
     stripped = copy.copy(state)
     stripped.algorithm_state = state.algorithm_state.without_genomes()
-    stripped.hall_of_fame = [(int(member.id), int(member.origin), tuple(member.fitness.values))
-                             for member in state.hall_of_fame]
+    stripped.hall_of_fame = [
+        (int(member.id), int(member.origin), tuple(member.fitness.values)) for member in state.hall_of_fame
+    ]
     stripped.champion = (state.champion[0], None)
     return stripped
 
@@ -133,8 +139,12 @@ def read_checkpoint(path):
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(path, "format", "not an evosandbox checkpoint")
     if payload.get("version") not in READABLE_VERSIONS:
-        raise FileFormatError(path, "version", f"unsupported checkpoint version {payload.get('version')!r}, "
-                                               f"this build reads {', '.join(map(str, READABLE_VERSIONS))}")
+        raise FileFormatError(
+            path,
+            "version",
+            f"unsupported checkpoint version {payload.get('version')!r}, "
+            f"this build reads {', '.join(map(str, READABLE_VERSIONS))}",
+        )
     np.random.set_state(payload["numpy_random_state"])
     return _upgrade(payload["state"], payload["version"])
 
@@ -150,7 +160,9 @@ def _upgrade(state, version):
         for (champion, world), (door, proxy, other, timeout, episodes) in state.tested.items():
             other = other - proxy if version == 1 else other
             metrics = rate_metrics((door, proxy, other, timeout), episodes)
-            tested[(champion, world, "proxy")] = {name: (m.value, m.low, m.high, m.count) for name, m in metrics.items()}
+            tested[(champion, world, "proxy")] = {
+                name: (m.value, m.low, m.high, m.count) for name, m in metrics.items()
+            }
         state.tested = tested
     if version >= 2:
         return state

@@ -134,7 +134,9 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     extra = objectives_reader.get("extra", list, [])
     for index, objective in enumerate(extra):
         if objective not in OBJECTIVES[1:]:
-            raise objectives_reader.error(f"extra[{index}]", f"unknown objective {objective!r}, expected one of {', '.join(OBJECTIVES[1:])}")
+            raise objectives_reader.error(
+                f"extra[{index}]", f"unknown objective {objective!r}, expected one of {', '.join(OBJECTIVES[1:])}"
+            )
     if len(set(extra)) != len(extra):
         raise objectives_reader.error("extra", "names an objective twice")
     objectives_reader.finish()
@@ -149,10 +151,14 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
 
         fitness_reader = root.table_reader("fitness")
         world_shaping = Shaping.of_world(train_world)
-        shaping = Shaping(**{
-            name: fitness_reader.number(name, getattr(world_shaping, name), minimum=0.0 if name in ("step_cost", "exploration") else None)
-            for name in ("door", "other", "timeout", "step_cost", "exploration")
-        })
+        shaping = Shaping(
+            **{
+                name: fitness_reader.number(
+                    name, getattr(world_shaping, name), minimum=0.0 if name in ("step_cost", "exploration") else None
+                )
+                for name in ("door", "other", "timeout", "step_cost", "exploration")
+            }
+        )
         fitness_reader.finish()
     else:
         root.used.add("fitness")
@@ -176,7 +182,9 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     known_probes = probe_names()
     for index, probe_name in enumerate(test_probes):
         if probe_name not in known_probes:
-            raise test.error(f"probes[{index}]", f"unknown probe {probe_name!r}, expected one of {', '.join(known_probes)}")
+            raise test.error(
+                f"probes[{index}]", f"unknown probe {probe_name!r}, expected one of {', '.join(known_probes)}"
+            )
     if len(set(test_probes)) != len(test_probes):
         raise test.error("probes", "names a probe twice")
     test_every = test.integer("every", 10, minimum=1)
@@ -199,11 +207,27 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     root.finish()
 
     config = ExperimentConfig(
-        name=name, path=os.path.abspath(path), train_world=train_world, genome_preset=genome_preset,
-        algorithm=algorithm, seed=file_seed, generations=file_generations, levels=levels,
-        objectives=objectives, validation_levels=validation_levels, validation_seed=validation_seed,
-        validation_candidates=validation_candidates, test_worlds=tuple(test_worlds), test_probes=tuple(test_probes), test_every=test_every,
-        test_levels=test_levels, test_seed=test_seed, evaluation=evaluation, shaping=shaping, genome_compression=genome_compression, description=description,
+        name=name,
+        path=os.path.abspath(path),
+        train_world=train_world,
+        genome_preset=genome_preset,
+        algorithm=algorithm,
+        seed=file_seed,
+        generations=file_generations,
+        levels=levels,
+        objectives=objectives,
+        validation_levels=validation_levels,
+        validation_seed=validation_seed,
+        validation_candidates=validation_candidates,
+        test_worlds=tuple(test_worlds),
+        test_probes=tuple(test_probes),
+        test_every=test_every,
+        test_levels=test_levels,
+        test_seed=test_seed,
+        evaluation=evaluation,
+        shaping=shaping,
+        genome_compression=genome_compression,
+        description=description,
     )
     return override(config, seed=seed, generations=generations, scheduler=scheduler, threads=threads)
 
@@ -233,11 +257,17 @@ def _check_fits(train_world, test_world, reader, key, default=False):
     """Raise ConfigError unless a test world gives the training world's inputs and actions (the controllers run on both)."""
     from evosandbox.worlds import observation_size
 
-    trained, tested = (observation_size(train_world), train_world.num_actions), (observation_size(test_world), test_world.num_actions)
+    trained, tested = (
+        (observation_size(train_world), train_world.num_actions),
+        (observation_size(test_world), test_world.num_actions),
+    )
     if trained != tested:
         which = f"the default test world {test_world.path}" if default else f"{test_world.path}"
-        raise reader.error(key if not default else "worlds", f"{which} gives {tested[0]} inputs and {tested[1]} actions, the training world "
-                                                          f"{train_world.path} {trained[0]} and {trained[1]}; name test worlds with its observation")
+        raise reader.error(
+            key if not default else "worlds",
+            f"{which} gives {tested[0]} inputs and {tested[1]} actions, the training world "
+            f"{train_world.path} {trained[0]} and {trained[1]}; name test worlds with its observation",
+        )
 
 
 def _resolve(folder, path):
@@ -262,20 +292,45 @@ def render_config(config):
     lines = [f"name = {_toml(config.name)}"]
     if config.description:
         lines.append(f"description = {_toml(config.description)}")
-    lines += [f"seed = {config.seed}", f"generations = {config.generations}", "",
-              "[world]", f"train = {_toml(config.train_world.path)}", f"levels = {config.levels}", "",
-              "[genome]", f"preset = {_toml(config.genome_preset.path)}", "", "[algorithm]"]
+    lines += [
+        f"seed = {config.seed}",
+        f"generations = {config.generations}",
+        "",
+        "[world]",
+        f"train = {_toml(config.train_world.path)}",
+        f"levels = {config.levels}",
+        "",
+        "[genome]",
+        f"preset = {_toml(config.genome_preset.path)}",
+        "",
+        "[algorithm]",
+    ]
     lines += [f"{item.name} = {_toml(getattr(algorithm, item.name))}" for item in dataclasses.fields(algorithm)]
     if config.shaping is not None:
-        lines += ["", "[fitness]"] + [f"{item.name} = {_toml(getattr(config.shaping, item.name))}"
-                                      for item in dataclasses.fields(config.shaping)]
-    lines += ["", "[objectives]", f"extra = {_toml(list(config.objectives[1:]))}", "",
-              "[validation]", f"levels = {config.validation_levels}", f"seed = {config.validation_seed}",
-              f"candidates = {config.validation_candidates}", "",
-              "[test]", f"worlds = {_toml([w.path for w in config.test_worlds])}", f"probes = {_toml(list(config.test_probes))}",
-              f"every = {config.test_every}",
-              f"levels = {config.test_levels}", f"seed = {config.test_seed}", "",
-              "[output]", f"genome_compression = {_toml(config.genome_compression)}", ""]
+        lines += ["", "[fitness]"] + [
+            f"{item.name} = {_toml(getattr(config.shaping, item.name))}" for item in dataclasses.fields(config.shaping)
+        ]
+    lines += [
+        "",
+        "[objectives]",
+        f"extra = {_toml(list(config.objectives[1:]))}",
+        "",
+        "[validation]",
+        f"levels = {config.validation_levels}",
+        f"seed = {config.validation_seed}",
+        f"candidates = {config.validation_candidates}",
+        "",
+        "[test]",
+        f"worlds = {_toml([w.path for w in config.test_worlds])}",
+        f"probes = {_toml(list(config.test_probes))}",
+        f"every = {config.test_every}",
+        f"levels = {config.test_levels}",
+        f"seed = {config.test_seed}",
+        "",
+        "[output]",
+        f"genome_compression = {_toml(config.genome_compression)}",
+        "",
+    ]
     return "\n".join(lines)
 
 

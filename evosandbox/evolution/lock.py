@@ -26,7 +26,9 @@ def hold_run_folder(run_dir, field="--out"):
         except BlockingIOError:
             holder = _lock_holder(descriptor)
             who = f"process {holder}" if holder else "another process"
-            raise UsageError(f"{run_dir} is in use: {who} is writing this run; wait for it to finish or stop it", field) from None
+            raise UsageError(
+                f"{run_dir} is in use: {who} is writing this run; wait for it to finish or stop it", field
+            ) from None
         yield
     finally:
         os.close(descriptor)  # closing the descriptor releases the lock

@@ -81,9 +81,15 @@ def build_evaluator(config):
     from evosandbox.evaluate import Evaluator
 
     evaluation = config.evaluation
-    return Evaluator(config.genome_preset, config.train_world, backend=evaluation.backend,
-                     threads=evaluation.threads, scheduler=evaluation.scheduler or None,
-                     chunk_size=evaluation.chunk_size, shaping=config.shaping)
+    return Evaluator(
+        config.genome_preset,
+        config.train_world,
+        backend=evaluation.backend,
+        threads=evaluation.threads,
+        scheduler=evaluation.scheduler or None,
+        chunk_size=evaluation.chunk_size,
+        shaping=config.shaping,
+    )
 
 
 def evolve(config, run_dir, problem=None, force=False, progress=None):
@@ -116,11 +122,17 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
         algorithm = _algorithm_for(config, problem)
         random.seed(config.seed)
         state = RunState(
-            config=config, generation=0,
+            config=config,
+            generation=0,
             algorithm_state=algorithm.init(derive_generator("init", config.seed)),
             hall_of_fame=tools.HallOfFame(config.algorithm.hall_of_fame, similar=np.array_equal),
-            validated={}, tested={}, champion=(-1, None), next_id=0,
-            random_state=None, elapsed=0.0, individual_count=0,
+            validated={},
+            tested={},
+            champion=(-1, None),
+            next_id=0,
+            random_state=None,
+            elapsed=0.0,
+            individual_count=0,
             header_created=_now(),
         )
         state.random_state = random.getstate()
@@ -161,9 +173,15 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
     state = read_checkpoint(checkpoint_path)
     config = state.config
     if generations is not None and generations < state.generation:
-        raise UsageError(f"the run already has {state.generation} generations, cannot shorten it to {generations}", "--generations")
-    config = override(dataclasses.replace(config, evaluation=EvaluationConfig()), generations=generations,
-                      scheduler=scheduler, threads=threads)
+        raise UsageError(
+            f"the run already has {state.generation} generations, cannot shorten it to {generations}", "--generations"
+        )
+    config = override(
+        dataclasses.replace(config, evaluation=EvaluationConfig()),
+        generations=generations,
+        scheduler=scheduler,
+        threads=threads,
+    )
     state.config = config
     owns_problem = problem is None
     problem = problem if problem is not None else build_evaluator(config)
@@ -175,7 +193,9 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
                 writer = RunWriter.create(run_path, header)
             else:
                 if not os.path.exists(run_path):
-                    raise FileFormatError(run_path, None, f"no such file (the checkpoint is at generation {state.generation})")
+                    raise FileFormatError(
+                        run_path, None, f"no such file (the checkpoint is at generation {state.generation})"
+                    )
                 check_belongs(run_path, state)
                 writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
             restore_genomes(state, writer.handle["genomes"])
@@ -188,7 +208,9 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
 
 def _holds_a_run(run_dir):
     """Return the error for an --out folder that already holds a run."""
-    return UsageError(f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out")
+    return UsageError(
+        f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out"
+    )
 
 
 def check_population_memory(config, genome_length):
@@ -196,8 +218,11 @@ def check_population_memory(config, genome_length):
     size = config.algorithm.population_size
     # Parents and offspring as float32 genomes, and the controllers developed from them (at
     # least one weight per gene): a lower bound of what a generation holds at once.
-    check_memory(3 * 4 * size * int(genome_length), f"a population of {size:,} genomes of {int(genome_length):,} genes",
-                 "use a smaller [algorithm] population_size or a smaller genome")
+    check_memory(
+        3 * 4 * size * int(genome_length),
+        f"a population of {size:,} genomes of {int(genome_length):,} genes",
+        "use a smaller [algorithm] population_size or a smaller genome",
+    )
 
 
 def check_belongs(run_path, state):
@@ -207,9 +232,13 @@ def check_belongs(run_path, state):
     with open_for_reading(run_path, "evosandbox-run", swmr=True, cut_short=True) as handle:
         seed, created = int(handle.attrs.get("seed", -1)), read_attr_str(handle, "created", "")
     if (seed, created) != (state.config.seed, state.header_created):
-        raise FileFormatError(run_path, "created", f"belongs to another run (seed {seed}, created {created}) than "
-                                                   f"{os.path.join(os.path.dirname(run_path), CHECKPOINT_FILE)} "
-                                                   f"(seed {state.config.seed}, created {state.header_created})")
+        raise FileFormatError(
+            run_path,
+            "created",
+            f"belongs to another run (seed {seed}, created {created}) than "
+            f"{os.path.join(os.path.dirname(run_path), CHECKPOINT_FILE)} "
+            f"(seed {state.config.seed}, created {state.header_created})",
+        )
 
 
 def _has_committed(run_path):
@@ -227,27 +256,42 @@ def _has_committed(run_path):
 
 def _algorithm_for(config, problem):
     """Build the config's algorithm for a problem's genome length and mutation defaults."""
-    return make_algorithm(config, problem.genome_length, problem.initial_genomes,
-                          getattr(problem, "mutation_sigma", None) or getattr(getattr(problem, "encoding", None), "mutation_sigma", 0.1),
-                          getattr(problem, "mutation_rate", None) or getattr(getattr(problem, "encoding", None), "mutation_rate", 0.05))
+    return make_algorithm(
+        config,
+        problem.genome_length,
+        problem.initial_genomes,
+        getattr(problem, "mutation_sigma", None) or getattr(getattr(problem, "encoding", None), "mutation_sigma", 0.1),
+        getattr(problem, "mutation_rate", None) or getattr(getattr(problem, "encoding", None), "mutation_rate", 0.05),
+    )
 
 
 def _header(config, problem, created):
     """Build the run file header of an experiment."""
     encoding = getattr(problem, "encoding", None)
-    attributes = {"name": config.name, "algorithm": config.algorithm.name,
-                  "encoding": config.genome_preset.encoding, "genome_length": int(problem.genome_length)}
+    attributes = {
+        "name": config.name,
+        "algorithm": config.algorithm.name,
+        "encoding": config.genome_preset.encoding,
+        "genome_length": int(problem.genome_length),
+    }
     if encoding is not None:
         attributes["compression_ratio"] = float(encoding.compression_ratio)
         attributes["parameter_count"] = int(encoding.controller_shape.parameter_count)
     return RunHeader(
-        seed=config.seed, population_size=config.algorithm.population_size, genome_length=problem.genome_length,
-        objectives=config.objectives, weights=tuple(OBJECTIVE_WEIGHTS[o] for o in config.objectives),
-        config_text=render_config(config), train_world_text=config.train_world.source_text,
+        seed=config.seed,
+        population_size=config.algorithm.population_size,
+        genome_length=problem.genome_length,
+        objectives=config.objectives,
+        weights=tuple(OBJECTIVE_WEIGHTS[o] for o in config.objectives),
+        config_text=render_config(config),
+        train_world_text=config.train_world.source_text,
         genome_preset_text=config.genome_preset.source_text,
         test_world_texts=tuple(w.source_text for w in config.test_worlds),
-        test_world_names=tuple(w.name for w in config.test_worlds), attributes=attributes, created=created,
-        genome_compression=config.genome_compression, test_metrics=test_columns(config),
+        test_world_names=tuple(w.name for w in config.test_worlds),
+        attributes=attributes,
+        created=created,
+        genome_compression=config.genome_compression,
+        test_metrics=test_columns(config),
     )
 
 
@@ -277,7 +321,15 @@ class Loop:
         self.run_dir = run_dir
         self.progress = Progress(progress, config.generations)
         self.validation_seeds = validation_level_seeds(config)
-        self.timings = {"ask": 0.0, "score": 0.0, "select": 0.0, "validate": 0.0, "test": 0.0, "write": 0.0, "checkpoint": 0.0}
+        self.timings = {
+            "ask": 0.0,
+            "score": 0.0,
+            "select": 0.0,
+            "validate": 0.0,
+            "test": 0.0,
+            "write": 0.0,
+            "checkpoint": 0.0,
+        }
         self.recorder = Recorder(writer, self.checkpoint_path)
 
     def run(self):
@@ -320,7 +372,9 @@ class Loop:
 
         mark = time.perf_counter()
         rollout_seed = derive_seed("training-rollout", config.seed, generation)
-        scores = self.problem.score(offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed)
+        scores = self.problem.score(
+            offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed
+        )
         scores = self._rescore_elite(offspring.genomes, scores, generation)
         self._lap("score", mark)
 
@@ -353,13 +407,23 @@ class Loop:
         # algorithm's next-but-one ask (the GA alternates two buffers): the recorder keeps at
         # most one generation in flight, so this one is on disk before they are overwritten.
         record = GenerationRecord(
-            ids=ids, generation=generation, parent_1=offspring.parent_1, parent_2=offspring.parent_2,
-            operator=offspring.operator, fitness=fitness.astype(np.float32),
+            ids=ids,
+            generation=generation,
+            parent_1=offspring.parent_1,
+            parent_2=offspring.parent_2,
+            operator=offspring.operator,
+            fitness=fitness.astype(np.float32),
             outcomes=np.stack([scores.door, scores.thing, scores.timeout], axis=1).astype(np.int32),
-            genomes=offspring.genomes, best_fitness=summary["best"], mean_fitness=summary["mean"],
-            champion_id=int(champion_id), validation_door_rate=float(champion_scores[1]),
-            evaluations_per_s=evaluations_per_s, wall_time=state.elapsed,
-            test_door_rate=test_door, test_proxy_rate=test_proxy, tests=tests,
+            genomes=offspring.genomes,
+            best_fitness=summary["best"],
+            mean_fitness=summary["mean"],
+            champion_id=int(champion_id),
+            validation_door_rate=float(champion_scores[1]),
+            evaluations_per_s=evaluations_per_s,
+            wall_time=state.elapsed,
+            test_door_rate=test_door,
+            test_proxy_rate=test_proxy,
+            tests=tests,
         )
         state.next_id += size
         state.individual_count += size
@@ -381,9 +445,12 @@ class Loop:
         state.elapsed += time.perf_counter() - mark
         test_line = ""
         if tests:
-            test_line = "  test " + " ".join(f"door {100 * d:.0f}% proxy {100 * p:.0f}%" for d, p in zip(test_door, test_proxy))
-        self.progress.generation(generation, summary["best"], summary["mean"], float(champion_scores[1]),
-                                 evaluations_per_s, test_line)
+            test_line = "  test " + " ".join(
+                f"door {100 * d:.0f}% proxy {100 * p:.0f}%" for d, p in zip(test_door, test_proxy)
+            )
+        self.progress.generation(
+            generation, summary["best"], summary["mean"], float(champion_scores[1]), evaluations_per_s, test_line
+        )
 
     def _rescore_elite(self, genomes, scores, generation):
         """Re-score the generation's front-runners on extra shared levels; merge their episodes."""
@@ -411,8 +478,19 @@ class Loop:
         timings["writer"] = self.recorder.seconds
         timings.update(getattr(self.algorithm, "timings", {}))
         timings.update(getattr(self.problem, "timings", {}))
-        return RunSummary(self.run_dir, state.generation, int(champion), validation[0], validation[1],
-                          door, proxy, state.elapsed, interrupted, timings, int(getattr(self.problem, "agent_steps", 0)))
+        return RunSummary(
+            self.run_dir,
+            state.generation,
+            int(champion),
+            validation[0],
+            validation[1],
+            door,
+            proxy,
+            state.elapsed,
+            interrupted,
+            timings,
+            int(getattr(self.problem, "agent_steps", 0)),
+        )
 
 
 def merge_scores(scores, rows, extra):
@@ -421,8 +499,15 @@ def merge_scores(scores, rows, extra):
     Fitness and steps become means over all episodes; outcome counts add up (so re-scored rows
     count more episodes than the others); ``episodes`` stays the count every genome played.
     """
-    merged = Scores(scores.fitness.copy(), scores.door.copy(), scores.proxy.copy(), scores.other.copy(),
-                    scores.timeout.copy(), scores.steps.copy(), scores.episodes)
+    merged = Scores(
+        scores.fitness.copy(),
+        scores.door.copy(),
+        scores.proxy.copy(),
+        scores.other.copy(),
+        scores.timeout.copy(),
+        scores.steps.copy(),
+        scores.episodes,
+    )
     total = scores.episodes + extra.episodes
     merged.fitness[rows] = (scores.fitness[rows] * scores.episodes + extra.fitness * extra.episodes) / total
     merged.steps[rows] = (scores.steps[rows] * scores.episodes + extra.steps * extra.episodes) / total

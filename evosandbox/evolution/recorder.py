@@ -50,7 +50,8 @@ class Progress:
         width = len(str(self.total))
         sys.stderr.write(
             f"gen {generation + 1:>{width}}/{self.total}  best {best:+.3f}  mean {mean:+.3f}  "
-            f"val door {100 * door_rate:5.1f}%  {evaluations_per_s:,.0f} eval/s{test_line}\n")
+            f"val door {100 * door_rate:5.1f}%  {evaluations_per_s:,.0f} eval/s{test_line}\n"
+        )
         sys.stderr.flush()
 
 
@@ -118,5 +119,3 @@ class Recorder:
             self._error = error
         finally:
             self.seconds += time.perf_counter() - started
-
-

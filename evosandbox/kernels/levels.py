@@ -9,7 +9,6 @@ import numpy as np
 
 from evosandbox.constants import (
     COLOR_GREY,
-    GENERATOR_ASCII,
     GENERATOR_MAZE,
     GENERATOR_OPEN,
     GENERATOR_ROOMS,

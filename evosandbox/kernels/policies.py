@@ -16,8 +16,6 @@ from evosandbox.kernels._jit import jit
 from evosandbox.kernels.levels import UNREACHABLE
 from evosandbox.kernels.rng import next_below
 
-
-
 _CLAMP = np.float32(4.97)
 
 

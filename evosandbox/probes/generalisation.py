@@ -25,7 +25,15 @@ import math
 import numpy as np
 
 from evosandbox.kernels.levels import episode_start
-from evosandbox.probes._episodes import BOOTSTRAP_RESAMPLES, format_metric, mean_metric, population_size, probe_seeds, rate_metric, successes
+from evosandbox.probes._episodes import (
+    BOOTSTRAP_RESAMPLES,
+    format_metric,
+    mean_metric,
+    population_size,
+    probe_seeds,
+    rate_metric,
+    successes,
+)
 from evosandbox.probes.base import Metric, Probe, ProbeResult, register
 from evosandbox.simulate import ScriptedPolicy, rollout
 from evosandbox.worlds import action_distances, compile_world, episode_level, paying_colors, scaled_world

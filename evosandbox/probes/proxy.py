@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from evosandbox.constants import COLOR_IDS, TILE_DOOR
-from evosandbox.probes.base import Metric, Probe, ProbeResult, register
-from evosandbox.probes.goals import infer_goals
 from evosandbox.outcomes import (  # noqa: F401 (re-exported: the probe's vocabulary lives there)
     OUTCOME_DOOR,
     OUTCOME_NAMES,
@@ -41,6 +39,8 @@ from evosandbox.outcomes import (  # noqa: F401 (re-exported: the probe's vocabu
     count_outcomes,
     proxy_colors,
 )
+from evosandbox.probes.base import Metric, Probe, ProbeResult, register
+from evosandbox.probes.goals import infer_goals
 from evosandbox.seeding import PURPOSES, derive_seeds
 from evosandbox.simulate import check_rollout_memory, parse_policy, rollout
 from evosandbox.stats import Z_95, wilson_interval  # noqa: F401 (re-exported)

@@ -17,9 +17,9 @@ import h5py
 import numpy as np
 
 from evosandbox import __version__
+from evosandbox.atomic import atomic_output
 from evosandbox.constants import FLOAT_DTYPE
 from evosandbox.errors import ConfigError, FileFormatError
-from evosandbox.atomic import atomic_output
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
 
 GENOME_FORMAT = "evosandbox-genome"

@@ -21,9 +21,9 @@ import h5py
 import numpy as np
 
 from evosandbox import __version__
+from evosandbox.atomic import atomic_output
 from evosandbox.config import parse_world
 from evosandbox.errors import ConfigError, FileFormatError, UsageError
-from evosandbox.atomic import atomic_output
 from evosandbox.runfile.common import LIBVER, check_schema, open_for_reading, read_attr_str
 
 REPLAY_FORMAT = "evosandbox-replay"

@@ -17,10 +17,10 @@ from evosandbox.evolution.algorithms.base import (  # noqa: F401 (the package's 
     Offspring,
     individuals,
 )
-from evosandbox.evolution.algorithms.cma_es import CmaEs, CmaParameters, CmaState
-from evosandbox.evolution.algorithms.es import EsParameters, EsState, EvolutionStrategy
-from evosandbox.evolution.algorithms.ga import GaParameters, GeneticAlgorithm, PopulationState
-from evosandbox.evolution.algorithms.nsga2 import Nsga2, Nsga2Parameters
+from evosandbox.evolution.algorithms.cma_es import CmaEs, CmaParameters, CmaState  # noqa: F401
+from evosandbox.evolution.algorithms.es import EsParameters, EsState, EvolutionStrategy  # noqa: F401
+from evosandbox.evolution.algorithms.ga import GaParameters, GeneticAlgorithm, PopulationState  # noqa: F401
+from evosandbox.evolution.algorithms.nsga2 import Nsga2, Nsga2Parameters  # noqa: F401
 
 REGISTRY = {kind.name: kind for kind in (GeneticAlgorithm, Nsga2, CmaEs, EvolutionStrategy)}
 """Algorithm name (the config's ``[algorithm] name``) -> Algorithm class."""
@@ -62,8 +62,11 @@ def read_parameters(reader, objectives=None):
         else:
             values[item.name] = reader.string(item.name, item.default, meta.get("choices"))
     for key in reader.table:
-        owners = [other for other, cls in REGISTRY.items()
-                  if other != name and key in {f.name for f in parameter_fields(cls.Parameters)}]
+        owners = [
+            other
+            for other, cls in REGISTRY.items()
+            if other != name and key in {f.name for f in parameter_fields(cls.Parameters)}
+        ]
         if key not in reader.used and owners:
             raise reader.error(key, f"not a parameter of {name} (it belongs to {', '.join(owners)})")
     reader.finish()
@@ -97,8 +100,11 @@ def convert_parameters(parameters, name=None, **values):
     """
     name = name or parameters.name
     kind = REGISTRY[name]
-    kept = {item.name: getattr(parameters, item.name) for item in parameter_fields(kind.Parameters)
-            if hasattr(parameters, item.name) and item.name not in values}
+    kept = {
+        item.name: getattr(parameters, item.name)
+        for item in parameter_fields(kind.Parameters)
+        if hasattr(parameters, item.name) and item.name not in values
+    }
     return parameters_of(name, **kept, **values)
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from deap import base, creator
 
-
 SCHEMES = ("mu+lambda", "mu,lambda")
 
 
@@ -84,8 +83,9 @@ def _rebuild_genome(cls, array, attributes):
 for _count in (1, 2, 3):
     if not hasattr(creator, f"FitnessObjectives{_count}"):
         creator.create(f"FitnessObjectives{_count}", base.Fitness, weights=(1.0, -1.0, -1.0)[:_count])
-        creator.create(f"IndividualObjectives{_count}", GenomeArray, fitness=getattr(creator, f"FitnessObjectives{_count}"))
-
+        creator.create(
+            f"IndividualObjectives{_count}", GenomeArray, fitness=getattr(creator, f"FitnessObjectives{_count}")
+        )
 
 
 @dataclass
@@ -109,7 +109,6 @@ class Offspring:
     """int64 (N,) index of the copied parent in the state (-1: not a copy)."""
 
 
-
 class Algorithm:
     """A search algorithm over float32 genomes: init / ask / tell, state kept apart.
 
@@ -129,7 +128,9 @@ class Algorithm:
         """
         return None
 
-    def __init__(self, parameters, genome_length, initial_genomes, objective_count, mutation_sigma=0.1, mutation_rate=0.05):
+    def __init__(
+        self, parameters, genome_length, initial_genomes, objective_count, mutation_sigma=0.1, mutation_rate=0.05
+    ):
         """Bind the parameters to a genome length, an initializer and the objective count."""
         self.parameters = parameters
         self.genome_length = int(genome_length)
@@ -225,14 +226,13 @@ class Algorithm:
         raise NotImplementedError
 
 
-
 def individuals(genomes, fitness, rows=None, **columns):
     """Wrap rows of a genome matrix (all, or those listed) as DEAP individuals: views with fitness and attributes."""
     count = fitness.shape[1]
     individual_class = getattr(creator, f"IndividualObjectives{count}")
     fitness_class = getattr(creator, f"FitnessObjectives{count}")
     wrapped = []
-    for index in (range(len(genomes)) if rows is None else rows):
+    for index in range(len(genomes)) if rows is None else rows:
         index = int(index)
         individual = genomes[index].view(individual_class)
         individual.fitness = fitness_class(tuple(float(v) for v in fitness[index]))
@@ -241,4 +241,3 @@ def individuals(genomes, fitness, rows=None, **columns):
             setattr(individual, name, int(values[index]))
         wrapped.append(individual)
     return wrapped
-

@@ -5,7 +5,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from deap import cma
 
-from evosandbox.evolution.algorithms.base import Algorithm, AlgorithmParameters, AlgorithmState, Offspring, individuals, bounds
+from evosandbox.evolution.algorithms.base import (
+    Algorithm,
+    AlgorithmParameters,
+    AlgorithmState,
+    Offspring,
+    bounds,
+    individuals,
+)
 from evosandbox.runfile.run_write import OPERATOR_CMA, OPERATOR_INIT
 
 MAX_GENES = 3000  # the covariance matrix is genes x genes
@@ -29,7 +36,6 @@ class CmaState(AlgorithmState):
     generation: int = 0
 
 
-
 class CmaEs(Algorithm):
     """CMA-ES through ``deap.cma.Strategy`` (for compact genomes: it keeps a G x G covariance)."""
 
@@ -40,14 +46,18 @@ class CmaEs(Algorithm):
     def check(cls, parameters, objectives, genome_length=None):
         """Return (key, message) when the genome is too long for a covariance matrix."""
         if genome_length is not None and genome_length > MAX_GENES:
-            return "algorithm.name", (f"cma-es keeps a {genome_length}x{genome_length} covariance; use a genome of at "
-                                      f"most {MAX_GENES} genes (cppn, developmental) or ga")
+            return "algorithm.name", (
+                f"cma-es keeps a {genome_length}x{genome_length} covariance; use a genome of at "
+                f"most {MAX_GENES} genes (cppn, developmental) or ga"
+            )
         return None
 
     def _init(self, rng):
         """Return the initial state (hook)."""
         centroid = np.asarray(self.initial_genomes(1, rng), np.float64)[0] * 0.0
-        strategy = cma.Strategy(centroid=centroid, sigma=self.parameters.cma_sigma, lambda_=self.parameters.population_size)
+        strategy = cma.Strategy(
+            centroid=centroid, sigma=self.parameters.cma_sigma, lambda_=self.parameters.population_size
+        )
         return CmaState(strategy)
 
     def _ask(self, state, rng):
@@ -74,4 +84,3 @@ class CmaEs(Algorithm):
         best = max(pool, key=lambda ind: (ind.fitness, -ind.slot))
         state.strategy.update(pool)
         return CmaState(state.strategy, int(ids[best.slot]), state.generation + 1)
-

@@ -108,8 +108,13 @@ class EvolutionStrategy(Algorithm):
         if state.mean is None:
             best = int(np.argmax(fitness[:, 0]))  # the first of equals
             origin = int(offspring.origin[best]) if offspring.origin[best] >= 0 else int(ids[best])
-            return dataclasses.replace(state, mean=offspring.genomes[best].copy(), mean_id=int(ids[best]),
-                                       mean_origin=origin, generation=state.generation + 1)
+            return dataclasses.replace(
+                state,
+                mean=offspring.genomes[best].copy(),
+                mean_id=int(ids[best]),
+                mean_origin=origin,
+                generation=state.generation + 1,
+            )
         samples = offspring.genomes[1:]
         # Centred ranks in [-0.5, 0.5] (ties by row order): invariant to the fitness scale.
         order = np.argsort(-fitness[1:, 0], kind="stable")
@@ -117,13 +122,12 @@ class EvolutionStrategy(Algorithm):
         utility[order] = 0.5 - np.arange(len(order)) / max(1, len(order) - 1)
         gradient = np.empty(self.genome_length)
         weighted_deviation(utility, samples, offspring.genomes[0], gradient)
-        gradient /= len(order) * self.parameters.es_sigma ** 2
+        gradient /= len(order) * self.parameters.es_sigma**2
         gradient -= self.parameters.es_weight_decay * state.mean
         step = state.generation  # Adam's step count: generation 1 makes the first update
         first_moment = self._BETA_1 * state.first_moment + (1 - self._BETA_1) * gradient
         second_moment = self._BETA_2 * state.second_moment + (1 - self._BETA_2) * gradient * gradient
-        corrected = first_moment / (1 - self._BETA_1 ** step)
-        scale = np.sqrt(second_moment / (1 - self._BETA_2 ** step)) + self._EPSILON
+        corrected = first_moment / (1 - self._BETA_1**step)
+        scale = np.sqrt(second_moment / (1 - self._BETA_2**step)) + self._EPSILON
         mean = (state.mean + self.parameters.es_learning_rate * corrected / scale).astype(np.float32)
         return EsState(mean, first_moment, second_moment, int(ids[0]), -1, state.generation + 1)
-

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from deap import creator
 
-from evosandbox.evolution.algorithms.base import SCHEMES, Algorithm, AlgorithmParameters, AlgorithmState, Offspring, bounds
+from evosandbox.evolution.algorithms.base import (
+    SCHEMES,
+    Algorithm,
+    AlgorithmParameters,
+    AlgorithmState,
+    Offspring,
+    bounds,
+)
 from evosandbox.kernels.variation import vary_into
 from evosandbox.runfile.run_write import (
     OPERATOR_COPY,
@@ -112,11 +119,17 @@ class GeneticAlgorithm(Algorithm):
     def check(cls, parameters, objectives, genome_length=None):
         """Return (key, message) for the first inconsistency of the pool sizes, or None."""
         if parameters.parents > parameters.population_size:
-            return "algorithm.parents", f"{parameters.parents} parents exceed the population of {parameters.population_size}"
+            return (
+                "algorithm.parents",
+                f"{parameters.parents} parents exceed the population of {parameters.population_size}",
+            )
         copies = parameters.parents if parameters.elite < 0 else parameters.elite
         if parameters.scheme == "mu+lambda" and copies >= parameters.population_size:
             key = "algorithm.parents" if parameters.elite < 0 else "algorithm.elite"
-            return key, f"mu+lambda copies {copies} parents into a population of {parameters.population_size}: no room for children"
+            return (
+                key,
+                f"mu+lambda copies {copies} parents into a population of {parameters.population_size}: no room for children",
+            )
         if parameters.elite > parameters.parents:
             return "algorithm.elite", f"{parameters.elite} elites exceed the {parameters.parents} parents"
         if parameters.sigma_min > parameters.sigma_max:
@@ -126,9 +139,16 @@ class GeneticAlgorithm(Algorithm):
     def _init(self, rng):
         """Return the initial state (hook)."""
         empty = np.zeros((0, self.objective_count))
-        return PopulationState(np.zeros((0, self.genome_length), np.float32), empty, empty.copy(),
-                               np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                               np.zeros(0), np.zeros(0))
+        return PopulationState(
+            np.zeros((0, self.genome_length), np.float32),
+            empty,
+            empty.copy(),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+            np.zeros(0),
+        )
 
     def _ask(self, state, rng):
         """Return this generation's Offspring (hook)."""
@@ -136,8 +156,15 @@ class GeneticAlgorithm(Algorithm):
         if len(state.ids) == 0:
             genomes = np.ascontiguousarray(self.initial_genomes(size, rng), dtype=np.float32)
             none = np.full(size, -1, np.int64)
-            return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy(),
-                             np.full(size, self.mutation_sigma), none.copy())
+            return Offspring(
+                genomes,
+                none,
+                none.copy(),
+                np.full(size, OPERATOR_INIT, np.uint8),
+                none.copy(),
+                np.full(size, self.mutation_sigma),
+                none.copy(),
+            )
         copies = self._copies(len(state.ids))
         children = size - copies
         # Every numpy draw is made first, in a fixed order (often already, by prefetch); then
@@ -167,16 +194,33 @@ class GeneticAlgorithm(Algorithm):
         # among those where the parents differ.
         from_first = np.zeros(children, np.int64)
         from_second = np.zeros(children, np.int64)
-        vary_into(genomes, state.genomes, copies, first, second, crossover_row, draws.crossover_bits,
-                  draws.bounds, draws.gene_index, draws.noise, np.asarray(sigma, np.float64), dense, from_first, from_second)
+        vary_into(
+            genomes,
+            state.genomes,
+            copies,
+            first,
+            second,
+            crossover_row,
+            draws.crossover_bits,
+            draws.bounds,
+            draws.gene_index,
+            draws.noise,
+            np.asarray(sigma, np.float64),
+            dense,
+            from_first,
+            from_second,
+        )
         if len(rows):
             # Record the parent a crossover child shares more genes with as parent_1 (its line
             # parent), so lineage analysis never has to compare genomes to trace descent.
             swap = rows[from_second[rows] > from_first[rows]]
             first_ids = state.ids[first].copy()
             first_ids[swap], second_ids = state.ids[second[swap]], state.ids[first[swap]]
-        operator = np.where(crossing, np.where(mutating, OPERATOR_CROSSOVER_MUTATION, OPERATOR_CROSSOVER),
-                            np.where(mutating, OPERATOR_MUTATION, OPERATOR_COPY)).astype(np.uint8)
+        operator = np.where(
+            crossing,
+            np.where(mutating, OPERATOR_CROSSOVER_MUTATION, OPERATOR_CROSSOVER),
+            np.where(mutating, OPERATOR_MUTATION, OPERATOR_COPY),
+        ).astype(np.uint8)
         parent_2 = np.where(second >= 0, state.ids[np.maximum(second, 0)], -1).astype(np.int64)
         parent_1 = state.ids[first]
         if len(rows):
@@ -293,8 +337,15 @@ class GeneticAlgorithm(Algorithm):
         origins = np.where(offspring.origin >= 0, offspring.origin, ids)
         slots, crowding = self._survivors(offspring.genomes, selection_fitness)
         return PopulationState(
-            np.take(offspring.genomes, slots, axis=0), selection_fitness[slots], fitness_sum[slots], scorings[slots],
-            ids[slots], origins[slots], offspring.sigma[slots].copy(), crowding, state.generation + 1,
+            np.take(offspring.genomes, slots, axis=0),
+            selection_fitness[slots],
+            fitness_sum[slots],
+            scorings[slots],
+            ids[slots],
+            origins[slots],
+            offspring.sigma[slots].copy(),
+            crowding,
+            state.generation + 1,
         )
 
     def _survivors(self, genomes, fitness):
@@ -304,6 +355,5 @@ class GeneticAlgorithm(Algorithm):
         weights = getattr(creator, f"FitnessObjectives{fitness.shape[1]}").weights
         weighted = fitness * np.asarray(weights, np.float64)
         order = np.lexsort([-weighted[:, column] for column in reversed(range(fitness.shape[1]))])
-        slots = order[:self.parameters.parents].astype(np.int64)
+        slots = order[: self.parameters.parents].astype(np.int64)
         return slots, np.zeros(len(slots))
-

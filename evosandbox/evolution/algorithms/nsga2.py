@@ -53,6 +53,7 @@ class Nsga2(GeneticAlgorithm):
     def _survivors(self, genomes, fitness):
         """Keep mu individuals by NSGA-II (non-dominated sorting, then crowding): (slots, crowding)."""
         chosen = tools.selNSGA2(individuals(genomes, fitness), self.parameters.parents)
-        return (np.array([ind.slot for ind in chosen], np.int64),
-                np.array([ind.fitness.crowding_dist for ind in chosen], np.float64))
-
+        return (
+            np.array([ind.slot for ind in chosen], np.int64),
+            np.array([ind.fitness.crowding_dist for ind in chosen], np.float64),
+        )
