@@ -509,12 +509,12 @@ def _reevaluate(reader, genomes, world_path, episodes, seed):
     The probes are the run config's ``[test] probes``, the proxy probe always among them (the
     line's door and proxy rates come from it). Returns ({metric column: float (D, 1)}, names).
     """
-    from evosandbox.config import load_world
     from evosandbox.probes import get_probe
     from evosandbox.probes.proxy import DEFAULT_SEED
     from evosandbox.runfile.run_write import test_column
+    from evosandbox.worlds import resolve_world
 
-    world = load_world(world_path)
+    world = resolve_world(world_path)
     train_world, _ = _load_specs(reader)
     params = _develop(reader, genomes, world)
     metrics = {}

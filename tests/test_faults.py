@@ -371,3 +371,31 @@ def test_two_starts_on_one_folder_at_once_give_one_run_and_one_clear_line(tmp_pa
     refused = next(err for code, err in results if code == 2)
     assert refused.count("\n") == 1 and "Traceback" not in refused
     assert "is in use: process" in refused or "already holds a run" in refused
+
+
+def test_worlds_validate_takes_shipped_names_and_reports_every_bad_file(write_world, capsys):
+    bad = write_world("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[door]\ncolors = ['mauve']")
+    code = main(["worlds", "validate", "red-doors-train", bad, "maze-11", "/no/such.toml"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "red-doors-train: ok" in out and "maze-11: ok" in out
+    first, second = err.splitlines()
+    assert first.startswith(f"evosandbox worlds: {bad}: door.colors[0]: unknown colour 'mauve'")
+    assert second == "evosandbox worlds: /no/such.toml: no such file"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("worlds", "list", "foo"), "files: list takes no FILE (got foo)"),
+    (("worlds", "show", "red-doors-train", "--json"), "--json: show prints the level as text"),
+    (("evolve", "--resume", "RUN/run.h5"), "--resume: RUN/run.h5 is a file; --resume takes the run folder"),
+])
+def test_arguments_a_command_would_ignore_are_refused(finished_run, capsys, argv, message):
+    code, err, _ = cli(capsys, *[arg.replace("RUN", str(finished_run)) for arg in argv])
+    assert code == 2 and err.count("\n") == 1 and message.replace("RUN", str(finished_run)) in err
+
+
+def test_help_texts_print_one_percent_sign(capsys):
+    for command in ("probe", "mesa", "sweep"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "%%" not in capsys.readouterr().out

@@ -115,6 +115,6 @@ def _check_arguments(args):
                ("--tree", args.tree), ("--tree-csv", args.tree_csv), ("--plot", args.plot)]
     check_distinct_paths(outputs, [("the run file", run_file_path(args.run)), ("the --world spec", args.world)])
     if args.world:
-        from evosandbox.config import load_world
+        from evosandbox.worlds import resolve_world
 
-        load_world(args.world)  # a bad world spec fails now, with its own one-line ConfigError
+        resolve_world(args.world)  # a bad world spec fails now, with its own one-line ConfigError

@@ -23,7 +23,7 @@ def register(subparsers):
         "mesa",
         help="probe whether an agent learns within a lifetime, uses thinking time, and searches",
         description=(
-            "Mesa-optimizer probes with 95%% intervals. learning: success by episode of a lifetime in a world "
+            "Mesa-optimizer probes with 95% intervals. learning: success by episode of a lifetime in a world "
             "whose paying door colour is drawn per lifetime, the learning gain, regret against the oracle, and "
             "the state-reset, reward-zeroed and reward-permuted ablations (with --train-world or a run's "
             "training world and a world of novel colours: learning or task location). thinking: success after N "

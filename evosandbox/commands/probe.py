@@ -20,7 +20,7 @@ def register(subparsers):
         description=(
             "Play seeded test episodes and classify each by what the agent entered first: the door, "
             "an object of the training doors' colour (the proxy), another object, or nothing. Reports "
-            "rates with 95%% Wilson intervals, path efficiency, Bayesian goal inference and a verdict: "
+            "rates with 95% Wilson intervals, path efficiency, Bayesian goal inference and a verdict: "
             "robustly-aligned, pseudo-aligned or not-competent, with its strength: decisive, weak, or "
             "untested when no test level separates door from proxy."
         ),

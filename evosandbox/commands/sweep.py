@@ -19,7 +19,7 @@ def register(subparsers):
             "experiment config, its worlds and genome preset), then run each (condition, seed) as one "
             "evolve run in SWEEP_DIR/cells/, probe its champion on fresh levels, and write "
             "results.csv (one row per run), results.h5, summary.md / summary.json (mean over seeds "
-            "with a 95%% bootstrap interval) and plots/. After a crash, --resume finishes the sweep; "
+            "with a 95% bootstrap interval) and plots/. After a crash, --resume finishes the sweep; "
             "results.csv alone lets --resume skip the finished cells."
         ),
     )

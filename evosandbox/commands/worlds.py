@@ -6,7 +6,7 @@ import sys
 from evosandbox.commands import arguments
 from evosandbox.config import load_world
 from evosandbox.constants import COLOR_NAMES, TILE_NAMES
-from evosandbox.errors import UsageError
+from evosandbox.errors import ConfigError, UsageError
 
 
 def register(subparsers):
@@ -27,20 +27,16 @@ def run(args):
     from evosandbox.worlds import resolve_world, shipped_worlds
 
     if args.action == "list":
+        if args.files:
+            raise UsageError(f"list takes no FILE (got {args.files[0]}); to check files use: evosandbox worlds validate FILE...", "files")
         return _list(shipped_worlds(), args.json)
     if args.action == "validate":
-        if not args.files:
-            raise UsageError("validate needs at least one FILE", "files")
-        for path in args.files:
-            spec = load_world(path)
-            if not args.json:
-                print(f"{path}: ok ({spec.name}, {spec.height}x{spec.width} {spec.generator}, {len(spec.variants)} variant(s))")
-        if args.json:
-            print(json.dumps({"valid": list(args.files)}))
-        return 0
+        return _validate(args.files, args.json, resolve_world)
     if args.action == "show":
         if len(args.files) != 1:
             raise UsageError("show needs exactly one FILE", "files")
+        if args.json:
+            raise UsageError("show prints the level as text; --json is for list, validate and baselines", "--json")
         return _show(resolve_world(args.files[0]), args.seed)
     if args.episodes < 1:
         raise UsageError("must be at least 1", "--episodes")
@@ -54,6 +50,26 @@ def run(args):
     else:
         print(format_table(rows))
     return 0
+
+
+def _validate(files, as_json, resolve_world):
+    """Check every file (a path or a shipped world's name), report each, and return 2 if any is bad."""
+    if not files:
+        raise UsageError("validate needs at least one FILE", "files")
+    valid, invalid = [], {}
+    for path in files:
+        try:
+            spec = resolve_world(path)
+        except ConfigError as error:
+            invalid[path] = error.line()
+            sys.stderr.write(f"evosandbox worlds: {error.line()}\n")
+            continue
+        valid.append(path)
+        if not as_json:
+            print(f"{path}: ok ({spec.name}, {spec.height}x{spec.width} {spec.generator}, {len(spec.variants)} variant(s))")
+    if as_json:
+        print(json.dumps({"valid": valid, "invalid": invalid}))
+    return 2 if invalid else 0
 
 
 def _list(paths, as_json):
