@@ -169,7 +169,9 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
     """
     run_dir = os.fspath(run_dir)
     if os.path.isfile(run_dir):
-        raise UsageError(f"{run_dir} is a file; --resume takes the run folder that holds it (and {CHECKPOINT_FILE})", "--resume")
+        raise UsageError(
+            f"{run_dir} is a file; --resume takes the run folder that holds it (and {CHECKPOINT_FILE})", "--resume"
+        )
     checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
     run_path = os.path.join(run_dir, RUN_FILE)
     state = read_checkpoint(checkpoint_path)
