@@ -47,9 +47,9 @@ from evosandbox.constants import (
     FLOAT_DTYPE,
     OBSERVATION_CHANNELS,
 )
-from evosandbox.controller import ControllerParams, ControllerShape
+from evosandbox.controller import ControllerParams
 from evosandbox.kernels import develop as kernels
-from evosandbox.worlds import observation_size
+from evosandbox.worlds import controller_shape, observation_size
 
 COORDINATE_DIMENSIONS = 4
 """Neuron coordinates are (x, y, c, layer); layer is -1 input, 0 hidden, 1 output."""
@@ -229,7 +229,7 @@ def make_encoding(genome_spec, world_spec):
 
 def controller_shape_for(genome_spec, world_spec):
     """Return the ControllerShape a genome preset builds for a world."""
-    return ControllerShape(observation_size(world_spec), genome_spec.hidden, world_spec.num_actions, genome_spec.recurrent)
+    return controller_shape(world_spec, genome_spec.hidden, genome_spec.recurrent)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -487,10 +487,6 @@ def _develop(reader, genomes, world_spec=None):
 def _phenotype_change(reader, lod_genomes, parent_genomes, lod_parent):
     """Return (controller weights changed per step or None, a note saying how it was measured)."""
     try:
-        import evosandbox.genomes  # noqa: F401  (the encodings may not be part of this build)
-    except ImportError:
-        return None, "phenotype change unavailable: this build has no genome encodings (evosandbox.genomes)"
-    try:
         child = _develop(reader, lod_genomes)
         parent = _develop(reader, parent_genomes)
     except Exception as error:  # an unreadable preset must not sink the rest of the analysis
