@@ -187,3 +187,23 @@ def test_noise_rows_depend_on_their_seed_alone_and_match_the_plain_python_kernel
     np.testing.assert_array_equal(reference, noise[:3, :11])
     assert abs(float(noise.mean())) < 0.02 and abs(float(noise.std()) - 1.0) < 0.02
     assert not np.array_equal(noise[0], noise[1])
+
+
+def test_seeded_samples_are_the_mirrored_samples_of_the_seeds_noise_row_by_row():
+    from evosandbox.kernels.noise import gaussian_noise, normal_table
+    from evosandbox.kernels.strategy import mirrored_samples, seeded_samples
+
+    genes, pairs = 37, 4
+    mean = np.random.default_rng(1).standard_normal(genes).astype(np.float32)
+    seeds = np.random.default_rng(2).integers(0, 2**63, pairs, dtype=np.uint64)
+    sigma = np.float32(0.1)
+    expected = np.empty((1 + 2 * pairs, genes), np.float32)
+    mirrored_samples(mean, gaussian_noise(seeds, genes), sigma, expected)
+    row_seeds = np.concatenate([np.zeros(1, np.uint64), seeds, seeds])
+    signs = np.array([0] + [1] * pairs + [-1] * pairs, np.int8)
+    made = np.empty_like(expected)
+    seeded_samples(mean, sigma, row_seeds, signs, normal_table(), made)
+    np.testing.assert_array_equal(made, expected)
+    one = np.empty((1, genes), np.float32)  # any row alone, as a Dask worker or a rebuild makes it
+    seeded_samples(mean, sigma, row_seeds[6:7], signs[6:7], normal_table(), one)
+    np.testing.assert_array_equal(one[0], expected[6])

@@ -67,6 +67,8 @@ class RebuildLayout:
     """Parameters the rebuild reads (stored as /rebuild attributes)."""
     keyframe_every: int = DEFAULT_KEYFRAME_EVERY
     """A keyframe of the state every this many generations (generation 0 needs none)."""
+    individual_columns: dict = field(default_factory=dict)
+    """Extra per-individual columns under /rebuild/individuals: name -> dtype."""
 
 
 @dataclass
@@ -75,24 +77,28 @@ class RebuildRecord:
 
     rank: np.ndarray
     """int32 (P,) ``ranks`` of the generation's base fitness."""
-    state_checksum: int
-    """``state_checksum`` of the state that bred the generation."""
-    keyframe: dict = None
-    """The state's keyframe arrays, when this generation is due one."""
+    state: dict = None
+    """The keyframe arrays of the state that bred the generation (None: it has none); the
+    writer stores their checksum, and the arrays too when ``keyframe`` is set."""
+    keyframe: bool = False
+    """Whether this generation stores its state as a keyframe."""
+    columns: dict = field(default_factory=dict)
+    """Values of the layout's per-individual columns, name -> (P,)."""
 
 
-def rebuild_record(keyframe, base_fitness, generation, keyframe_every):
+def rebuild_record(state, base_fitness, generation, keyframe_every, columns=None):
     """Return the RebuildRecord of one generation.
 
     Args:
-        keyframe: the keyframe arrays of the state that bred the generation (taken before
+        state: the keyframe arrays of the state that bred the generation (copies taken before
             ``tell``, which may change the state in place), or None when it has none.
         base_fitness: (P,) the generation's base fitness as the algorithm was told it.
         generation: the generation number.
         keyframe_every: store the keyframe when ``generation`` is a positive multiple of it.
+        columns: the layout's per-individual columns for this generation.
     """
-    due = keyframe is not None and generation > 0 and generation % int(keyframe_every) == 0
-    return RebuildRecord(ranks(base_fitness), state_checksum(keyframe), keyframe if due else None)
+    due = state is not None and generation > 0 and generation % int(keyframe_every) == 0
+    return RebuildRecord(ranks(base_fitness), state, due, dict(columns or {}))
 
 
 class RebuildSource:
@@ -152,6 +158,10 @@ class RebuildSource:
             raise FileFormatError(self.path, "rebuild/genome_checksum",
                                   f"the genomes rebuilt for generation {generation} do not match their checksum "
                                   "(corrupt rebuild data, or a build whose random streams differ)")
+
+    def individual_column(self, name, generation):
+        """Return one generation's rows of a /rebuild/individuals column."""
+        return self._read(f"rebuild/individuals/{name}", slice(int(self.bounds[generation]), int(self.bounds[generation + 1])))
 
     def rank(self, generation):
         """Return int32 (P,) the recorded ranks of one generation's individuals."""

@@ -22,7 +22,7 @@ from evosandbox import __version__
 from evosandbox.atomic import atomic_output
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import LIBVER, check_read_whole, check_schema, open_for_reading, read_attr_str
-from evosandbox.runfile.rebuild import GENOME_STORAGES, RebuildLayout, checksum
+from evosandbox.runfile.rebuild import GENOME_STORAGES, RebuildLayout, checksum, state_checksum
 
 RUN_FORMAT = "evosandbox-run"
 RUN_SCHEMA_VERSION = 2
@@ -269,15 +269,17 @@ class RunWriter:
         if rebuild is None:
             raise ValueError("a run file with genomes = 'seeds' needs each generation's rebuild record")
         _append_rows(self._individuals["rank"], start, stop, rebuild.rank)
+        for name, values in rebuild.columns.items():
+            _append_rows(self.handle[f"rebuild/individuals/{name}"], start, stop, values)
         row = self.handle["rebuild/state_checksum"].shape[0]
-        _append_rows(self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([rebuild.state_checksum], np.uint64))
+        _append_rows(self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64))
         block = np.ascontiguousarray(record.genomes, dtype=np.float32)
         _append_rows(self.handle["rebuild/genome_checksum"], row, row + 1, np.asarray([checksum(block)], np.uint64))
-        if rebuild.keyframe is not None:
+        if rebuild.keyframe and rebuild.state is not None:
             keyframes = self.handle["rebuild/keyframes"]
             index = keyframes["generation"].shape[0]
             _append_rows(keyframes["generation"], index, index + 1, np.asarray([record.generation], np.int32))
-            for name, value in rebuild.keyframe.items():
+            for name, value in rebuild.state.items():
                 _append_rows(keyframes[name], index, index + 1, np.asarray(value)[None])
 
     def _append_genomes(self, start, stop, genomes):
@@ -338,7 +340,8 @@ def read_header(handle):
         rebuild = handle["rebuild"]
         arrays = {name: (dataset.shape[1:], dataset.dtype) for name, dataset in rebuild["keyframes"].items() if name != "generation"}
         parameters = {name: value for name, value in rebuild.attrs.items() if name != "keyframe_every"}
-        layout = RebuildLayout(arrays, parameters, int(rebuild.attrs["keyframe_every"]))
+        columns = {name: dataset.dtype for name, dataset in rebuild["individuals"].items()}
+        layout = RebuildLayout(arrays, parameters, int(rebuild.attrs["keyframe_every"]), columns)
     return RunHeader(
         seed=int(handle.attrs["seed"]),
         population_size=int(handle.attrs["population_size"]),
@@ -438,6 +441,9 @@ def _create_rebuild(handle, layout, population):
         rebuild.attrs[name] = value
     for name in ("state_checksum", "genome_checksum"):
         _growable(rebuild, name, (), np.uint64, _GENERATION_CHUNK_ROWS)
+    columns = rebuild.create_group("individuals")
+    for name, dtype in layout.individual_columns.items():
+        _growable(columns, name, (), dtype, population, **_COLUMN_COMPRESSION)
     keyframes = rebuild.create_group("keyframes")
     _growable(keyframes, "generation", (), np.int32, 16)
     for name, (shape, dtype) in layout.keyframe_arrays.items():
@@ -508,6 +514,8 @@ def _copy_prefix(source, target, generations):
         other[:] = other[()] - target["tests/proxy_rate"][()]
     if read_attr_str(source, "genome_storage", "full") == "seeds":
         _copy_rows(source["individuals/rank"], target["individuals/rank"], individual_count)
+        for name in source["rebuild/individuals"]:
+            _copy_rows(source[f"rebuild/individuals/{name}"], target[f"rebuild/individuals/{name}"], individual_count)
         for name in ("state_checksum", "genome_checksum"):
             _copy_rows(source[f"rebuild/{name}"], target[f"rebuild/{name}"], generations)
         keyframes = source["rebuild/keyframes"]
