@@ -59,8 +59,8 @@ def _generator(generation):
     return np.random.default_rng([7, generation])
 
 
-rebuild.register_rebuilder("toy", lambda source, generations: rebuild.replay_generations(
-    ToyAlgorithm(), source, generations, _generator, np.random.default_rng(99)))
+rebuild.register_rebuilder("toy", lambda source, ids: rebuild.from_generations(source, ids, lambda source, generations: (
+    rebuild.replay_generations(ToyAlgorithm(), source, generations, _generator, np.random.default_rng(99)))))
 
 
 def _header(storage):

@@ -202,17 +202,21 @@ class RebuildSource:
 def rebuild_genomes(source, algorithm_name, ids):
     """Return float32 (len(ids), G): the genomes of ``ids`` rebuilt by their algorithm.
 
-    The algorithm (``evosandbox.evolution.algorithms``) yields whole generations in rising
-    order; each generation asked for is checked against its genome checksum.
+    The algorithm's registered rebuild (``evosandbox.evolution.algorithms``) returns them
+    checked: against its generations' genome checksums (``from_generations``) or its own.
     """
     ids = np.asarray(ids, np.int64).reshape(-1)
-    result = np.empty((len(ids), source.genome_length), np.float32)
     if not len(ids):
-        return result
+        return np.empty((0, source.genome_length), np.float32)
+    return rebuilder(algorithm_name, source.path)(source, ids)
+
+
+def from_generations(source, ids, generations):
+    """Return the genomes of ``ids`` from ``generations(source, rising list)``, which yields whole
+    generations (generation, (P, G) genomes); each is checked against its genome checksum."""
+    result = np.empty((len(ids), source.genome_length), np.float32)
     generation_of = np.searchsorted(source.bounds, ids, side="right") - 1
-    wanted = np.unique(generation_of)
-    rebuild = rebuilder(algorithm_name, source.path)
-    for generation, genomes in rebuild(source, wanted.tolist()):
+    for generation, genomes in generations(source, np.unique(generation_of).tolist()):
         source.check_genomes(generation, genomes)
         rows = np.flatnonzero(generation_of == generation)
         result[rows] = genomes[ids[rows] - source.bounds[generation]]
@@ -263,22 +267,31 @@ _REBUILDERS = {}
 
 
 def register_rebuilder(algorithm_name, function):
-    """Register ``function(source, generations) -> iterator of (generation, genomes)`` for an algorithm."""
+    """Register ``function(source, ids) -> float32 (len(ids), G)``, checked genomes, for an algorithm."""
     _REBUILDERS[algorithm_name] = function
 
 
 def rebuilder(algorithm_name, path=None):
     """Return the rebuild function of an algorithm, or raise FileFormatError when there is none."""
     if algorithm_name not in _REBUILDERS:
-        try:
-            from evosandbox.evolution.algorithms import register_rebuilders
-        except ImportError:
-            register_rebuilders = None
-        if register_rebuilders is not None:
-            register_rebuilders()
+        _register_algorithms()
     if algorithm_name not in _REBUILDERS:
         raise FileFormatError(path, "algorithm", f"this build cannot rebuild genomes of algorithm {algorithm_name!r} from seeds")
     return _REBUILDERS[algorithm_name]
+
+
+def _register_algorithms():
+    """Let the evolution package register its algorithms' rebuilds (imported late: it sits above)."""
+    import importlib
+
+    for module in ("evosandbox.evolution.algorithms", "evosandbox.evolve"):
+        try:
+            register = getattr(importlib.import_module(module), "register_rebuilders", None)
+        except ImportError:
+            continue
+        if register is not None:
+            register()
+            return
 
 
 def _plain(value):
