@@ -38,6 +38,10 @@ class ToyAlgorithm:
         """Move to the best sample."""
         return ToyState(offspring.genomes[int(np.argmax(fitness[:, 0]))].copy(), state.step + 1)
 
+    def rebuild_columns(self, offspring):
+        """No per-individual columns."""
+        return {}
+
     def keyframe(self, state):
         """Return the state's arrays."""
         return {"mean": state.mean.copy(), "step": np.asarray([state.step], np.int64)}
@@ -77,7 +81,7 @@ def _write(path, storage, generations=10, stop_after=None):
     made = []
     writer = RunWriter.create(path, _header(storage))
     for generation in range(generations):
-        keyframe = algorithm.keyframe(state)
+        keyframe_state = state
         offspring = algorithm.ask(state, _generator(generation))
         # Fitness with ties (rounded), so the recorded order matters.
         fitness = np.round(np.random.default_rng(generation).random(POPULATION), 1)[:, None]
@@ -91,7 +95,7 @@ def _write(path, storage, generations=10, stop_after=None):
             best_fitness=float(fitness.max()), mean_fitness=float(fitness.mean()), champion_id=int(ids[0]),
             validation_door_rate=0.0, evaluations_per_s=1.0, wall_time=float(generation),
             test_door_rate=np.zeros(0, np.float32), test_proxy_rate=np.zeros(0, np.float32),
-            rebuild=rebuild.rebuild_record(keyframe, fitness[:, 0], generation, KEYFRAME_EVERY)))
+            rebuild=rebuild.rebuild_record(algorithm, keyframe_state, offspring, fitness[:, 0], generation, KEYFRAME_EVERY)))
         if stop_after is not None and generation + 1 == stop_after:
             return np.concatenate(made), writer  # left open, as a live run
     writer.close()
@@ -173,37 +177,3 @@ def test_ranks_are_the_stable_descending_order():
     assert rebuild.ranks([0.5, 0.9, 0.5, 0.1]).tolist() == [1, 0, 2, 3]
     assert rebuild.checksum(np.zeros(3, np.float32)) != rebuild.checksum(np.zeros(3, np.float64))
 
-
-def test_noise_rows_depend_on_their_seed_alone_and_match_the_plain_python_kernel():
-    from evosandbox.kernels.noise import gaussian_noise, gaussian_rows, normal_table
-
-    seeds = np.random.default_rng(0).integers(0, 2**63, 9, dtype=np.uint64)
-    noise = gaussian_noise(seeds, 4803)
-    np.testing.assert_array_equal(gaussian_noise(seeds[4:5], 4803)[0], noise[4])  # one row alone
-    np.testing.assert_array_equal(gaussian_noise(seeds, 7), noise[:, :7])  # a prefix of the genes
-    reference = np.empty((3, 11), np.float32)
-    with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as it does in the kernel
-        gaussian_rows.py_func(seeds[:3], normal_table(), reference)
-    np.testing.assert_array_equal(reference, noise[:3, :11])
-    assert abs(float(noise.mean())) < 0.02 and abs(float(noise.std()) - 1.0) < 0.02
-    assert not np.array_equal(noise[0], noise[1])
-
-
-def test_seeded_samples_are_the_mirrored_samples_of_the_seeds_noise_row_by_row():
-    from evosandbox.kernels.noise import gaussian_noise, normal_table
-    from evosandbox.kernels.strategy import mirrored_samples, seeded_samples
-
-    genes, pairs = 37, 4
-    mean = np.random.default_rng(1).standard_normal(genes).astype(np.float32)
-    seeds = np.random.default_rng(2).integers(0, 2**63, pairs, dtype=np.uint64)
-    sigma = np.float32(0.1)
-    expected = np.empty((1 + 2 * pairs, genes), np.float32)
-    mirrored_samples(mean, gaussian_noise(seeds, genes), sigma, expected)
-    row_seeds = np.concatenate([np.zeros(1, np.uint64), seeds, seeds])
-    signs = np.array([0] + [1] * pairs + [-1] * pairs, np.int8)
-    made = np.empty_like(expected)
-    seeded_samples(mean, sigma, row_seeds, signs, normal_table(), made)
-    np.testing.assert_array_equal(made, expected)
-    one = np.empty((1, genes), np.float32)  # any row alone, as a Dask worker or a rebuild makes it
-    seeded_samples(mean, sigma, row_seeds[6:7], signs[6:7], normal_table(), one)
-    np.testing.assert_array_equal(one[0], expected[6])

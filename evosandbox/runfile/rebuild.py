@@ -86,19 +86,23 @@ class RebuildRecord:
     """Values of the layout's per-individual columns, name -> (P,)."""
 
 
-def rebuild_record(state, base_fitness, generation, keyframe_every, columns=None):
-    """Return the RebuildRecord of one generation.
+def rebuild_record(algorithm, state, offspring, base_fitness, generation, keyframe_every):
+    """Return the RebuildRecord of one generation (call it before ``tell``, which may change ``state``).
 
     Args:
-        state: the keyframe arrays of the state that bred the generation (copies taken before
-            ``tell``, which may change the state in place), or None when it has none.
+        algorithm: the Algorithm: ``keyframe(state)`` gives the state's arrays (copies, or
+            None when it has none), ``replays`` says whether its rebuild replays states (then
+            every generation's state is checksummed, else only keyframes are stored), and
+            ``rebuild_columns(offspring)`` its per-individual columns.
+        state: the state that bred the generation.
+        offspring: the generation's Offspring.
         base_fitness: (P,) the generation's base fitness as the algorithm was told it.
         generation: the generation number.
         keyframe_every: store the keyframe when ``generation`` is a positive multiple of it.
-        columns: the layout's per-individual columns for this generation.
     """
-    due = state is not None and generation > 0 and generation % int(keyframe_every) == 0
-    return RebuildRecord(ranks(base_fitness), state, due, dict(columns or {}))
+    due = generation > 0 and generation % int(keyframe_every) == 0
+    arrays = algorithm.keyframe(state) if due or getattr(algorithm, "replays", True) else None
+    return RebuildRecord(ranks(base_fitness), arrays, due and arrays is not None, dict(algorithm.rebuild_columns(offspring)))
 
 
 class RebuildSource:
@@ -162,6 +166,31 @@ class RebuildSource:
     def individual_column(self, name, generation):
         """Return one generation's rows of a /rebuild/individuals column."""
         return self._read(f"rebuild/individuals/{name}", slice(int(self.bounds[generation]), int(self.bounds[generation + 1])))
+
+    def keyframe_index(self):
+        """Return {generation: keyframe row} of the committed keyframes."""
+        return dict(self._keyframes)
+
+    def keyframe_rows(self, name, row, selection):
+        """Return ``selection`` of keyframe ``row``'s array ``name`` (unchecked: the caller checks what it builds)."""
+        return self._read(f"rebuild/keyframes/{name}", (row, selection))
+
+    def individual_rows(self, name, ids):
+        """Return the rows ``ids`` (sorted, unique) of an /individuals or /rebuild/individuals column."""
+        dataset = name if name.startswith(("individuals/", "rebuild/")) else f"individuals/{name}"
+        ids = np.asarray(ids, np.int64)
+        if not len(ids):
+            return self._read(dataset, slice(0, 0))
+        return self._read(dataset, ids.tolist() if len(ids) > 1 else slice(int(ids[0]), int(ids[0]) + 1))
+
+    def check_individuals(self, ids, genomes):
+        """Raise FileFormatError unless each genome matches its /rebuild/individuals/genome_checksum."""
+        expected = self.individual_rows("rebuild/individuals/genome_checksum", ids).astype(np.uint64)
+        for individual, genome, value in zip(ids, genomes, expected):
+            if checksum(np.asarray(genome, np.float32)) != int(value):
+                raise FileFormatError(self.path, "rebuild/individuals/genome_checksum",
+                                      f"the genome rebuilt for individual {int(individual)} does not match its checksum "
+                                      "(corrupt rebuild data, or a build whose random streams differ)")
 
     def rank(self, generation):
         """Return int32 (P,) the recorded ranks of one generation's individuals."""

@@ -271,6 +271,11 @@ class RunWriter:
         _append_rows(self._individuals["rank"], start, stop, rebuild.rank)
         for name, values in rebuild.columns.items():
             _append_rows(self.handle[f"rebuild/individuals/{name}"], start, stop, values)
+        if "genome_checksum" in self.handle["rebuild/individuals"]:
+            # Algorithms that rebuild single lines of descent check each genome on its own.
+            rows = np.ascontiguousarray(record.genomes, dtype=np.float32)
+            values = np.fromiter((checksum(row) for row in rows), np.uint64, len(rows))
+            _append_rows(self.handle["rebuild/individuals/genome_checksum"], start, stop, values)
         row = self.handle["rebuild/state_checksum"].shape[0]
         _append_rows(self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64))
         block = np.ascontiguousarray(record.genomes, dtype=np.float32)
@@ -447,7 +452,10 @@ def _create_rebuild(handle, layout, population):
     keyframes = rebuild.create_group("keyframes")
     _growable(keyframes, "generation", (), np.int32, 16)
     for name, (shape, dtype) in layout.keyframe_arrays.items():
-        _growable(keyframes, name, tuple(int(n) for n in shape), dtype, _KEYFRAME_CHUNK_ROWS, **_COLUMN_COMPRESSION)
+        shape = tuple(int(n) for n in shape)
+        # One chunk per row of a keyframe's array (a GA pool's genome), so one genome reads alone.
+        chunks = (_KEYFRAME_CHUNK_ROWS, *([1] * (len(shape) - 1)), *shape[-1:])
+        keyframes.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks, **_COLUMN_COMPRESSION)
 
 
 def genome_chunk_columns(genome_length):
