@@ -184,6 +184,8 @@ class Evaluator:
         self.agent_steps = 0
         self.threads = threads
         self._backend = None
+        self.initial_genomes_from_encoding = True
+        """Founders are the encoding's initial genomes: a seeds run file can draw them again."""
         if threads:
             import numba
 
@@ -207,7 +209,10 @@ class Evaluator:
         """Draw ``count`` initial genomes from the encoding."""
         return self.encoding.initial_genomes(count, rng)
 
-    def score(self, genomes, world, level_seeds, seed):
+    takes_recipes = True
+    """``score`` takes a ``recipe`` (Offspring.recipe) that the Dask backend ships instead of genomes."""
+
+    def score(self, genomes, world, level_seeds, seed, recipe=None):
         """Score every genome on every level of ``level_seeds`` in ``world``.
 
         Args:
@@ -215,13 +220,16 @@ class Evaluator:
             world: the WorldSpec to play (the training world or a test world).
             level_seeds: uint64 (L,), the same levels for every genome.
             seed: the rollout seed.
+            recipe: what makes ``genomes`` again (es: mean, sigma, noise generator state); the
+                Dask backend sends it to the workers in place of the genomes.
         Returns:
             Scores for the P genomes.
         """
         genomes = np.ascontiguousarray(genomes, dtype=np.float32)
         if self._backend is not None:
             scores, develop_time, rollout_time, steps = self._backend.score(
-                self.genome_spec, self.train_world, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
+                self.genome_spec, self.train_world, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping,
+                recipe)
         else:
             scores, develop_time, rollout_time, steps = score_batch(
                 self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping, self._developed)
@@ -271,7 +279,13 @@ _WORKER_LOCK = threading.Lock()
 
 
 def score_chunk(genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
-    """Score one chunk on a Dask worker, building (and caching) the encoding there."""
+    """Score one chunk on a Dask worker, building (and caching) the encoding there.
+
+    ``genomes`` is float32 (n, G), or (recipe, start, stop): rows start..stop made on the worker.
+    """
+    if isinstance(genomes, tuple):
+        recipe, start, stop = genomes
+        genomes = recipe.genomes(start, stop)
     key = (genome_spec.source_text, genome_spec.path, train_world.source_text, train_world.path)
     with _WORKER_LOCK:
         encoding = _WORKER_ENCODINGS.get(key)
@@ -307,6 +321,8 @@ class DaskBackend:
             # The client draws from the global ``random`` module, which DEAP's selection uses.
             random.setstate(state)
         self.chunk_size = int(chunk_size)
+        self.payload_bytes = 0
+        """Bytes of genomes (or of the recipes sent in their place) shipped to the workers so far."""
 
     def _chunks(self, population):
         """Return the (start, stop) bounds of the chunks of a population."""
@@ -317,15 +333,21 @@ class DaskBackend:
         size = max(1, size)
         return [(start, min(population, start + size)) for start in range(0, population, size)]
 
-    def score(self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None):
-        """Score ``genomes`` in chunks on the cluster; return what score_batch returns."""
+    def score(self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None, recipe=None):
+        """Score ``genomes`` in chunks on the cluster; return what score_batch returns.
+
+        With a ``recipe`` each worker makes its own rows (OpenAI's design: the mean and the
+        noise seed travel, not P x G floats).
+        """
         state = random.getstate()
         try:
             bounds = self._chunks(len(genomes))
+            chunks = [(recipe, start, stop) if recipe is not None else genomes[start:stop] for start, stop in bounds]
+            self.payload_bytes += sum(recipe.nbytes if recipe is not None else chunk.nbytes for chunk in chunks)
             futures = [
-                self.client.submit(score_chunk, genome_spec, train_world, world, genomes[start:stop],
+                self.client.submit(score_chunk, genome_spec, train_world, world, chunk,
                                    level_seeds, seed, proxy_colors, shaping, pure=False)
-                for start, stop in bounds
+                for chunk in chunks
             ]
             results = self.client.gather(futures)
         finally:

@@ -53,6 +53,31 @@ def test_a_dask_run_file_equals_the_local_one(cluster, tmp_path):
     assert_same_run(tmp_path / "local" / "run.h5", tmp_path / "dask" / "run.h5")
 
 
+def test_an_es_run_on_dask_ships_the_mean_and_the_noise_seed_not_the_genomes(cluster, tmp_path):
+    import dataclasses
+
+    from evosandbox.evolution.algorithms import convert_parameters
+
+    base = evolution.load_experiment(SMOKE, generations=4)
+    config = dataclasses.replace(base, objectives=("return",),
+                                 algorithm=convert_parameters(base.algorithm, name="es", population_size=33))
+    evolution.evolve(config, tmp_path / "local", progress=False)
+    shipped = {}
+    for recipes in (False, True):
+        problem = Evaluator(config.genome_preset, config.train_world, backend="dask", scheduler=cluster.scheduler_address)
+        problem.takes_recipes = recipes
+        try:
+            evolution.evolve(config, tmp_path / f"dask-{recipes}", problem=problem, progress=False)
+            shipped[recipes] = problem._backend.payload_bytes
+        finally:
+            problem.close()
+        assert_same_run(tmp_path / "local" / "run.h5", tmp_path / f"dask-{recipes}" / "run.h5")
+    # Generations 1-3 ship a recipe per worker (mean + seed) instead of 33 genomes; generation 0
+    # (founders) and the validation batches still ship genomes.
+    genome_bytes = 4 * problem.genome_length
+    assert shipped[False] - shipped[True] == 3 * (33 * genome_bytes - 2 * (genome_bytes + 64))
+
+
 def test_an_unreachable_scheduler_is_a_usage_error():
     random.seed(4)
     before = random.getstate()

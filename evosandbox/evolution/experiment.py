@@ -17,6 +17,7 @@ from evosandbox.config import TableReader, load_world, read_toml
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.evolution.algorithms import AlgorithmParameters, algorithm_class, convert_parameters, read_parameters
 from evosandbox.probes import probe_names
+from evosandbox.runfile.rebuild import DEFAULT_KEYFRAME_EVERY, GENOME_STORAGES
 from evosandbox.runfile.run_write import GENOME_COMPRESSIONS
 from evosandbox.seeding import MAX_SEED, derive_seeds
 
@@ -84,6 +85,14 @@ class ExperimentConfig:
     genome_compression: str = "none"
     """Compression of /genomes in the run file: none (fastest) or gzip (long direct-encoding runs)."""
     description: str = ""
+    genomes: str = "seeds"
+    """seeds: the run file stores what rebuilds every genome (ranks, seeds, keyframes;
+    evosandbox/runfile/rebuild.py), about a thousand times smaller; full: every genome row in
+    /genomes, plain arrays for h5dump. Default seeds where the algorithm rebuilds (es, ga,
+    nsga2), else full (cma-es: its G x G covariance outweighs its samples)."""
+    keyframe_every: int = DEFAULT_KEYFRAME_EVERY
+    """With genomes = "seeds": the algorithm's state (es: mean and Adam moments; GA: the parent
+    pool) is stored every this many generations, which bounds the work of one rebuild."""
 
 
 def load_experiment(path, seed=None, generations=None, scheduler=None, threads=None):
@@ -194,6 +203,11 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
 
     output = root.table_reader("output")
     genome_compression = output.string("genome_compression", "none", choices=GENOME_COMPRESSIONS)
+    rebuilds = algorithm_class(algorithm.name).rebuilds
+    genomes = output.string("genomes", "seeds" if rebuilds else "full", choices=GENOME_STORAGES)
+    if genomes == "seeds" and not rebuilds:
+        raise output.error("genomes", f'{algorithm.name} genomes cannot be rebuilt from seeds; use "full"')
+    keyframe_every = output.integer("keyframe_every", DEFAULT_KEYFRAME_EVERY, minimum=1)
     output.finish()
 
     evaluation_reader = root.table_reader("evaluation")
@@ -228,6 +242,8 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         shaping=shaping,
         genome_compression=genome_compression,
         description=description,
+        genomes=genomes,
+        keyframe_every=keyframe_every,
     )
     return override(config, seed=seed, generations=generations, scheduler=scheduler, threads=threads)
 
@@ -329,6 +345,8 @@ def render_config(config):
         "",
         "[output]",
         f"genome_compression = {_toml(config.genome_compression)}",
+        f"genomes = {_toml(config.genomes)}",
+        f"keyframe_every = {config.keyframe_every}",
         "",
     ]
     return "\n".join(lines)

@@ -45,6 +45,7 @@ from evosandbox.evolution.experiment import (
 from evosandbox.evolution.lock import hold_run_folder
 from evosandbox.evolution.recorder import Interrupt, Progress, Recorder
 from evosandbox.resources import check_memory
+from evosandbox.runfile.rebuild import rebuild_record
 from evosandbox.runfile.run_write import GenerationRecord, RunHeader, RunWriter
 from evosandbox.seeding import derive_generator, derive_seed, derive_seeds
 
@@ -119,6 +120,7 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
     try:
         # Everything that can refuse the run comes before anything on disk changes (--force).
         check_population_memory(config, problem.genome_length)
+        config = storage_for(config, problem)
         algorithm = _algorithm_for(config, problem)
         random.seed(config.seed)
         state = RunState(
@@ -186,10 +188,16 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
         scheduler=scheduler,
         threads=threads,
     )
-    state.config = config
     owns_problem = problem is None
     problem = problem if problem is not None else build_evaluator(config)
     try:
+        # A run keeps the genome storage its file began with (a checkpoint from before seeds: full).
+        config = dataclasses.replace(
+            config,
+            genomes=_stored_storage(run_path) or vars(config).get("genomes", "full"),
+            keyframe_every=vars(config).get("keyframe_every", config.keyframe_every),
+        )
+        state.config = config
         algorithm = _algorithm_for(config, problem)
         header = _header(config, problem, state.header_created)
         with hold_run_folder(run_dir, "--resume"):
@@ -202,7 +210,7 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
                     )
                 check_belongs(run_path, state)
                 writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
-            restore_genomes(state, writer.handle["genomes"])
+            restore_genomes(state, _StoredGenomes(writer))
             random.setstate(state.random_state)
             return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
     finally:
@@ -243,6 +251,49 @@ def check_belongs(run_path, state):
             f"{os.path.join(os.path.dirname(run_path), CHECKPOINT_FILE)} "
             f"(seed {state.config.seed}, created {state.header_created})",
         )
+
+
+def storage_for(config, problem):
+    """Return ``config`` with genomes = "full" when ``problem`` draws founders a run file cannot
+    draw again (a custom evaluator: only the run's own encoding's initial genomes can be)."""
+    if config.genomes == "seeds" and not getattr(problem, "initial_genomes_from_encoding", False):
+        return dataclasses.replace(config, genomes="full")
+    return config
+
+
+def _stored_storage(run_path):
+    """Return the genome storage of an existing run file (None when there is none to read)."""
+    from evosandbox.runfile.common import open_for_reading, read_attr_str
+
+    if not os.path.exists(run_path):
+        return None
+    try:
+        with open_for_reading(run_path, "evosandbox-run", swmr=True) as handle:
+            return read_attr_str(handle, "genome_storage", "full")
+    except (FileFormatError, OSError):
+        return None
+
+
+class _StoredGenomes:
+    """The genomes of an open run file, indexed by sorted id lists like ``/genomes``: its rows, or,
+    for a seeds file, its individuals rebuilt (what restore_genomes reads on resume)."""
+
+    def __init__(self, writer):
+        """Wrap an open RunWriter."""
+        self.writer = writer
+        self.shape = writer.handle["genomes"].shape
+
+    def __getitem__(self, ids):
+        """Return the genomes of ``ids``."""
+        if self.writer.genome_storage != "seeds":
+            return self.writer.handle["genomes"][ids]
+        from evosandbox.runfile.common import read_attr_str
+        from evosandbox.runfile.rebuild import RebuildSource, rebuild_genomes
+
+        handle, done = self.writer.handle, self.writer.committed_generations
+        bounds = np.concatenate([[0], handle["generations/individual_count"][:done].astype(np.int64)])
+        source = RebuildSource(handle, self.writer.path, done, bounds)
+        return rebuild_genomes(source, read_attr_str(handle, "algorithm", ""), ids)
 
 
 def _has_committed(run_path):
@@ -296,6 +347,10 @@ def _header(config, problem, created):
         created=created,
         genome_compression=config.genome_compression,
         test_metrics=test_columns(config),
+        genome_storage=config.genomes,
+        rebuild_layout=_algorithm_for(config, problem).rebuild_layout(config.keyframe_every)
+        if config.genomes == "seeds"
+        else None,
     )
 
 
@@ -376,14 +431,26 @@ class Loop:
 
         mark = time.perf_counter()
         rollout_seed = derive_seed("training-rollout", config.seed, generation)
+        # An evaluator that takes recipes (the Dask backend ships them, not the genomes) gets one.
+        recipe = (
+            {"recipe": offspring.recipe}
+            if offspring.recipe is not None and getattr(self.problem, "takes_recipes", False)
+            else {}
+        )
         scores = self.problem.score(
-            offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed
+            offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed, **recipe
         )
         scores = self._rescore_elite(offspring.genomes, scores, generation)
         self._lap("score", mark)
 
         mark = time.perf_counter()
         fitness = objective_matrix(config.objectives, scores, offspring.genomes)
+        rebuild = None
+        if config.genomes == "seeds":
+            # Taken before tell, which may change the state that bred this generation in place.
+            rebuild = rebuild_record(
+                self.algorithm, state.algorithm_state, offspring, fitness[:, 0], generation, config.keyframe_every
+            )
         state.algorithm_state = self.algorithm.tell(state.algorithm_state, offspring, ids, fitness)
         origins = np.where(offspring.origin >= 0, offspring.origin, ids)
         # Only the individuals that beat the hall of fame's worst can enter it: wrap just those.
@@ -428,6 +495,7 @@ class Loop:
             test_door_rate=test_door,
             test_proxy_rate=test_proxy,
             tests=tests,
+            rebuild=rebuild,
         )
         state.next_id += size
         state.individual_count += size

@@ -132,8 +132,15 @@ class RebuildSource:
         self.genome_length = int(handle["genomes"].shape[1])
         self._state_checksums = self._read("rebuild/state_checksum", slice(0, self.generations)).astype(np.uint64)
         self._genome_checksums = self._read("rebuild/genome_checksum", slice(0, self.generations)).astype(np.uint64)
+        self._cache = {}
         keyframe_generations = self._read("rebuild/keyframes/generation")
         self._keyframes = {int(g): row for row, g in enumerate(keyframe_generations.tolist()) if 0 <= g < self.generations}
+
+    def cached(self, key, make):
+        """Return ``make()``, made once per source (an algorithm built from the file, its founders)."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def keyframe_before(self, generation):
         """Return (g, arrays) of the latest keyframe at or before ``generation``, checked; (0, None) if none."""

@@ -28,6 +28,15 @@ ALGORITHMS = tuple(REGISTRY)
 DEFAULT_ALGORITHM = "ga"
 
 
+def register_rebuilders():
+    """Register each algorithm's rebuild with the run-file reader (genomes = "seeds" files)."""
+    from evosandbox.runfile.rebuild import register_rebuilder
+
+    for name, kind in REGISTRY.items():
+        if kind.rebuilds:
+            register_rebuilder(name, kind.rebuild)
+
+
 def algorithm_class(name):
     """Return the Algorithm class registered under ``name`` (KeyError when none is)."""
     return REGISTRY[name]

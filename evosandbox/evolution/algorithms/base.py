@@ -9,6 +9,7 @@ stored as ids and read back on resume.
 """
 
 import copy
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -107,6 +108,13 @@ class Offspring:
     """float64 (N,) self-adapted mutation steps (GA and NSGA-II)."""
     parent_slot: np.ndarray = None
     """int64 (N,) index of the copied parent in the state (-1: not a copy)."""
+    swapped: np.ndarray = None
+    """bool (N,) GA: parent_1 is the parent the variation kernel crossed in, parent_2 the one it
+    copied (recorded so, since parent_1 is the parent sharing more genes)."""
+    recipe: object = None
+    """What makes ``genomes`` again, far smaller than them (es: the mean, sigma and the state of
+    the generator its noise came from): the Dask backend ships it instead of the genomes.
+    ``recipe.genomes(start, stop)`` returns rows start..stop; ``recipe.nbytes`` its size."""
 
 
 class Algorithm:
@@ -118,6 +126,11 @@ class Algorithm:
 
     name = ""
     Parameters = AlgorithmParameters
+    rebuilds = False
+    """Whether a run file can store this algorithm's genomes as seeds (``[output] genomes``)."""
+    replays = True
+    """Whether its rebuild replays states (each generation's state is checksummed) or builds
+    genomes from their parents' (only keyframes are stored; each genome has a checksum)."""
 
     @classmethod
     def check(cls, parameters, objectives, genome_length=None):
@@ -191,6 +204,82 @@ class Algorithm:
                 rng.bit_generator.state = twin.bit_generator.state
                 return result["draws"]
         return self._draw(rng, key)
+
+    # -- genomes rebuilt from seeds (evosandbox/runfile/rebuild.py) ---------------------------
+
+    def rebuild_layout(self, keyframe_every):
+        """Return the RebuildLayout a seeds run file records: the state's keyframe arrays, the
+        parameters (every field, and the resolved mutation settings) and any per-individual columns."""
+        from evosandbox.runfile.rebuild import RebuildLayout
+
+        attributes = {item.name: getattr(self.parameters, item.name) for item in dataclasses.fields(self.parameters)}
+        attributes.update(resolved_mutation_sigma=self.mutation_sigma, resolved_mutation_rate=self.mutation_rate)
+        return RebuildLayout(self._keyframe_arrays(), attributes, keyframe_every, self._rebuild_column_types())
+
+    def keyframe(self, state):
+        """Return the state's keyframe arrays (copies; None when it has none yet)."""
+        return None
+
+    def from_keyframe(self, arrays):
+        """Return the state a keyframe's arrays hold."""
+        raise NotImplementedError
+
+    def rebuild_columns(self, offspring):
+        """Return the per-individual rebuild columns of a generation (name -> (N,) values)."""
+        return {}
+
+    @classmethod
+    def from_run_file(cls, source):
+        """Return the algorithm a seeds run file records (its parameters, its encoding's founders)."""
+        from evosandbox.genomes import make_encoding
+
+        attributes = source.attributes
+        fields = {
+            item.name: attributes[item.name] for item in dataclasses.fields(cls.Parameters) if item.name in attributes
+        }
+        fields["name"] = cls.name
+        train_world, genome_spec = source.specs()
+        encoding = make_encoding(genome_spec, train_world)
+        objectives = int(attributes.get("objective_count", 1))
+        return cls(
+            cls.Parameters(**fields),
+            encoding.genome_length,
+            encoding.initial_genomes,
+            objectives,
+            attributes["resolved_mutation_sigma"],
+            attributes["resolved_mutation_rate"],
+        )
+
+    @classmethod
+    def rebuild(cls, source, ids):
+        """Return the checked genomes of ``ids`` (int64) from a seeds run file's RebuildSource.
+
+        By default the states are replayed: ``ask`` and ``tell`` (told the recorded ranks) from
+        the nearest keyframe, generation by generation (``rebuild.replay_generations``).
+        """
+        from evosandbox import seeding
+        from evosandbox.runfile import rebuild
+
+        algorithm = source.cached(cls.name, lambda: cls.from_run_file(source))
+
+        def generations(source, wanted):
+            return rebuild.replay_generations(
+                algorithm,
+                source,
+                wanted,
+                lambda generation: seeding.derive_generator("variation", source.seed, generation),
+                seeding.derive_generator("init", source.seed),
+            )
+
+        return rebuild.from_generations(source, ids, generations)
+
+    def _keyframe_arrays(self):
+        """Return keyframe array name -> (shape, dtype) (hook)."""
+        raise NotImplementedError
+
+    def _rebuild_column_types(self):
+        """Return per-individual rebuild column name -> dtype (hook)."""
+        return {}
 
     def validation_candidates(self, state, offspring, origins, base_fitness, count):
         """Return (origin id, genome) pairs this algorithm offers for validation after a tell.

@@ -50,6 +50,7 @@ class EvolutionStrategy(Algorithm):
 
     name = "es"
     Parameters = EsParameters
+    rebuilds = True
     _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
 
     @classmethod
@@ -73,18 +74,53 @@ class EvolutionStrategy(Algorithm):
         if state.mean is None:
             genomes = np.ascontiguousarray(self.initial_genomes(size, rng), dtype=np.float32)
             return Offspring(genomes, none, none.copy(), np.full(size, OPERATOR_INIT, np.uint8), none.copy())
-        noise, extra = self._draws_for(rng, self._draw_key())
-        genomes = np.empty((size, self.genome_length), np.float32)
-        sigma = np.float32(self.parameters.es_sigma)
-        mirrored_samples(state.mean, noise, sigma, genomes)
-        if extra is not None:  # an even population: one unmirrored sample fills the last row
-            genomes[-1] = state.mean + sigma * extra
+        recipe = SampleRecipe(
+            state.mean,
+            np.float32(self.parameters.es_sigma),
+            rng.bit_generator.state,
+            self._draw_key(),
+            self.genome_length,
+        )
+        genomes = recipe.block(*self._draws_for(rng, self._draw_key()))
         origin = none.copy()
         origin[0] = state.mean_origin
         operator = np.full(size, OPERATOR_ES, np.uint8)
         if state.mean_origin >= 0:
             operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
-        return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin)
+        return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin, recipe=recipe)
+
+    def _keyframe_arrays(self):
+        """Return the state's arrays: the mean, Adam's two moments, and (mean id, mean origin, generation)."""
+        genes = (self.genome_length,)
+        return {
+            "mean": (genes, np.float32),
+            "first_moment": (genes, np.float64),
+            "second_moment": (genes, np.float64),
+            "counters": ((3,), np.int64),
+        }
+
+    def keyframe(self, state):
+        """Return the state's arrays (copies), or None before the first mean exists."""
+        if state.mean is None:
+            return None
+        return {
+            "mean": state.mean.copy(),
+            "first_moment": state.first_moment.copy(),
+            "second_moment": state.second_moment.copy(),
+            "counters": np.array([state.mean_id, state.mean_origin, state.generation], np.int64),
+        }
+
+    def from_keyframe(self, arrays):
+        """Return the state a keyframe holds."""
+        mean_id, mean_origin, generation = (int(value) for value in arrays["counters"])
+        return EsState(
+            np.array(arrays["mean"], np.float32),
+            np.array(arrays["first_moment"], np.float64),
+            np.array(arrays["second_moment"], np.float64),
+            mean_id,
+            mean_origin,
+            generation,
+        )
 
     def validation_candidates(self, state, offspring, origins, base_fitness, count):
         """Return row 0: from generation 1 on, the mean, the strategy's best guess."""
@@ -98,10 +134,7 @@ class EvolutionStrategy(Algorithm):
 
     def _draw(self, rng, key):
         """Draw the standard-normal noise of the mirrored pairs, then of the unmirrored row."""
-        pairs, unmirrored = key
-        noise = rng.standard_normal((pairs, self.genome_length), dtype=np.float32)
-        extra = rng.standard_normal(self.genome_length, dtype=np.float32) if unmirrored else None
-        return noise, extra
+        return draw_noise(rng, key, self.genome_length)
 
     def _tell(self, state, offspring, ids, fitness):
         """Return the state after one Adam step along the estimated gradient (hook)."""
@@ -131,3 +164,45 @@ class EvolutionStrategy(Algorithm):
         scale = np.sqrt(second_moment / (1 - self._BETA_2**step)) + self._EPSILON
         mean = (state.mean + self.parameters.es_learning_rate * corrected / scale).astype(np.float32)
         return EsState(mean, first_moment, second_moment, int(ids[0]), -1, state.generation + 1)
+
+
+def draw_noise(rng, key, genome_length):
+    """Draw the noise of a generation: (pairs, G) float32 standard normal, then the unmirrored row (or None)."""
+    pairs, unmirrored = key
+    noise = rng.standard_normal((pairs, genome_length), dtype=np.float32)
+    extra = rng.standard_normal(genome_length, dtype=np.float32) if unmirrored else None
+    return noise, extra
+
+
+@dataclass
+class SampleRecipe:
+    """A generation of samples as (mean, sigma, the noise generator's state): what a Dask worker
+    receives instead of the genomes (Salimans et al. 2017), about P times smaller."""
+
+    mean: np.ndarray
+    sigma: np.float32
+    generator_state: dict
+    """``bit_generator.state`` of the ask's generator before it drew the noise."""
+    key: tuple
+    """(pairs, whether an unmirrored row follows), as ``_draw_key`` says."""
+    genome_length: int
+
+    @property
+    def nbytes(self):
+        """Return the bytes of its arrays and numbers (what shipping it costs, pickling aside)."""
+        return int(self.mean.nbytes) + 64
+
+    def block(self, noise, extra):
+        """Return the generation's genomes from its noise: the mean (row 0), the mirrored pairs, the unmirrored row."""
+        pairs = noise.shape[0]
+        genomes = np.empty((1 + 2 * pairs + (extra is not None), self.genome_length), np.float32)
+        mirrored_samples(self.mean, noise, self.sigma, genomes)
+        if extra is not None:  # an even population: one unmirrored sample fills the last row
+            genomes[-1] = self.mean + self.sigma * extra
+        return genomes
+
+    def genomes(self, start, stop):
+        """Return rows start..stop of the generation, the noise drawn again from the generator's state."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self.generator_state
+        return np.ascontiguousarray(self.block(*draw_noise(rng, self.key, self.genome_length))[start:stop])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from deap import creator
 
+from evosandbox import seeding
 from evosandbox.evolution.algorithms.base import (
     SCHEMES,
     Algorithm,
@@ -15,7 +16,7 @@ from evosandbox.evolution.algorithms.base import (
     Offspring,
     bounds,
 )
-from evosandbox.kernels.variation import vary_into
+from evosandbox.kernels.variation import vary_children, vary_into
 from evosandbox.runfile.run_write import (
     OPERATOR_COPY,
     OPERATOR_CROSSOVER,
@@ -114,6 +115,8 @@ class GeneticAlgorithm(Algorithm):
 
     name = "ga"
     Parameters = GaParameters
+    rebuilds = True
+    replays = False  # a child is rebuilt from its parents' genomes, not by replaying selection
 
     @classmethod
     def check(cls, parameters, objectives, genome_length=None):
@@ -223,8 +226,10 @@ class GeneticAlgorithm(Algorithm):
         ).astype(np.uint8)
         parent_2 = np.where(second >= 0, state.ids[np.maximum(second, 0)], -1).astype(np.int64)
         parent_1 = state.ids[first]
+        swapped = np.zeros(children, bool)
         if len(rows):
             parent_1, parent_2[swap] = first_ids, second_ids
+            swapped[swap] = True
         # A child that is neither crossed nor mutated is an exact copy of its parent.
         origin = np.where(operator == OPERATOR_COPY, state.origins[first], -1).astype(np.int64)
         slot = np.full(children, -1, np.int64)
@@ -238,7 +243,132 @@ class GeneticAlgorithm(Algorithm):
             origin = np.concatenate([state.origins[:copies], origin])
             sigma = np.concatenate([state.sigma[:copies], sigma])
             slot = np.concatenate([copied, slot])
-        return Offspring(genomes, parent_1, parent_2, operator, origin, sigma, slot)
+            swapped = np.concatenate([np.zeros(copies, bool), swapped])
+        return Offspring(genomes, parent_1, parent_2, operator, origin, sigma, slot, swapped)
+
+    # -- genomes rebuilt from seeds -------------------------------------------------------------
+
+    def _keyframe_arrays(self):
+        """Return the parent pool's arrays: its genomes and their ids."""
+        mu = min(self.parameters.parents, self.parameters.population_size)
+        return {"genomes": ((mu, self.genome_length), np.float32), "ids": ((mu,), np.int64)}
+
+    def _rebuild_column_types(self):
+        """Return each individual's mutation step, swapped flag and genome checksum (filled by the writer)."""
+        return {"sigma": np.float64, "swapped": np.uint8, "genome_checksum": np.uint64}
+
+    def keyframe(self, state):
+        """Return the parent pool that breeds the next generation (copies), or None before one exists."""
+        if len(state.ids) == 0:
+            return None
+        return {"genomes": np.array(state.genomes, np.float32), "ids": np.array(state.ids, np.int64)}
+
+    def rebuild_columns(self, offspring):
+        """Return each individual's mutation step and whether its recorded parents are swapped."""
+        swapped = offspring.swapped if offspring.swapped is not None else np.zeros(len(offspring.genomes), bool)
+        return {"sigma": np.asarray(offspring.sigma, np.float64), "swapped": np.asarray(swapped, np.uint8)}
+
+    @classmethod
+    def rebuild(cls, source, ids):
+        """Return the checked genomes of ``ids``: each child varied again from its parents' genomes
+        with its generation's draws (``_draw``), back to a keyframe's pool or generation 0."""
+        algorithm = source.cached(cls.name, lambda: cls.from_run_file(source))
+        return algorithm._rebuild(source, np.asarray(ids, np.int64))
+
+    def _rebuild(self, source, ids):
+        """Walk back from ``ids`` along both parents to stored pools or founders, then build forward."""
+        bounds = source.bounds
+        stored = source.cached("ga-pools", lambda: _stored_pools(source))
+
+        def generation_of(values):
+            """Return the generation each id was born in."""
+            return np.searchsorted(bounds, values, side="right") - 1
+
+        needed, frontier, parents = set(), {int(i) for i in ids}, {}
+        while frontier:
+            needed |= frontier
+            build = np.array(sorted(i for i in frontier if i not in stored and generation_of(i) > 0), np.int64)
+            frontier = set()
+            if len(build):
+                first = source.individual_rows("parent_1", build).tolist()
+                second = source.individual_rows("parent_2", build).tolist()
+                for individual, one, two in zip(build.tolist(), first, second):
+                    parents[individual] = (one, two)
+                    frontier |= {parent for parent in (one, two) if parent >= 0 and parent not in needed}
+        genomes = {}
+        order = np.array(sorted(needed), np.int64)
+        generations = generation_of(order)
+        for generation in np.unique(generations).tolist():
+            members = order[generations == generation]
+            made = self._rebuild_generation(source, generation, members, stored, parents, genomes)
+            source.check_individuals(members, made)
+            genomes.update(zip(members.tolist(), made))
+        return np.stack([genomes[int(i)] for i in ids]).astype(np.float32, copy=False)
+
+    def _rebuild_generation(self, source, generation, members, stored, parents, genomes):
+        """Return the genomes of ``members`` (one generation's ids, sorted) from their parents' in ``genomes``."""
+        size = self.parameters.population_size
+        start = int(source.bounds[generation])
+        made = np.empty((len(members), self.genome_length), np.float32)
+        if generation == 0:
+            founders = source.cached(
+                "ga-founders",
+                lambda: np.asarray(
+                    self.initial_genomes(size, seeding.derive_generator("variation", source.seed, 0)), np.float32
+                ),
+            )
+            made[:] = founders[members - start]
+            return made
+        pending = []
+        for index, individual in enumerate(members.tolist()):
+            if individual in stored:
+                row, slot = stored[individual]
+                made[index] = source.keyframe_rows("genomes", row, slot)
+            else:
+                pending.append(index)
+        pending = np.array(pending, np.int64)
+        copies = self._copies(min(self.parameters.parents, size))
+        child = members[pending] - start - copies if len(pending) else pending
+        for index in pending[child < 0]:  # elites: copies of their parent
+            made[index] = genomes[parents[int(members[index])][0]]
+        chosen = pending[child >= 0]
+        if not len(chosen):
+            return made
+        child = members[chosen] - start - copies
+        draws = self._draw(seeding.derive_generator("variation", source.seed, generation), size - copies)
+        sigma = source.individual_rows("rebuild/individuals/sigma", members[chosen]).astype(np.float64)
+        swapped = source.individual_rows("rebuild/individuals/swapped", members[chosen]).astype(bool)
+        recorded = np.array([parents[int(i)] for i in members[chosen]], np.int64).reshape(-1, 2)
+        first_ids = np.where(swapped, recorded[:, 1], recorded[:, 0])
+        second_ids = np.where(swapped, recorded[:, 0], recorded[:, 1])
+        pool_ids = np.unique(np.concatenate([first_ids, second_ids[second_ids >= 0]]))
+        pool = np.stack([genomes[int(i)] for i in pool_ids.tolist()])
+        first = np.searchsorted(pool_ids, first_ids)
+        second = np.where(second_ids >= 0, np.searchsorted(pool_ids, np.maximum(second_ids, 0)), -1)
+        crossover_row = np.where(draws.crossing, np.cumsum(draws.crossing) - 1, -1)[child]
+        starts, stops = draws.bounds[child], draws.bounds[child + 1]
+        dense = draws.dense
+        if dense.shape[0]:
+            # ask scales each mutating child's dense row by its step, in float32.
+            dense = dense[np.minimum(starts, len(dense) - 1)] * sigma.astype(np.float32)[:, None]
+            starts, stops = np.arange(len(child)), np.arange(len(child)) + (stops > starts)
+        out = np.empty((len(child), self.genome_length), np.float32)
+        vary_children(
+            out,
+            pool,
+            first,
+            second,
+            crossover_row,
+            draws.crossover_bits,
+            starts,
+            stops,
+            draws.gene_index,
+            draws.noise,
+            sigma,
+            np.ascontiguousarray(dense, np.float32),
+        )
+        made[chosen] = out
+        return made
 
     def _parent_pool(self, state):
         """Return the parents' weighted fitness tuples (DEAP's ``Fitness.wvalues``), by slot."""
@@ -357,3 +487,12 @@ class GeneticAlgorithm(Algorithm):
         order = np.lexsort([-weighted[:, column] for column in reversed(range(fitness.shape[1]))])
         slots = order[: self.parameters.parents].astype(np.int64)
         return slots, np.zeros(len(slots))
+
+
+def _stored_pools(source):
+    """Return {id: (keyframe row, slot)} of every genome a seeds GA run file stores in its keyframes."""
+    stored = {}
+    for row in source.keyframe_index().values():
+        for slot, individual in enumerate(source.keyframe_rows("ids", row, slice(None)).tolist()):
+            stored[individual] = (row, slot)
+    return stored
