@@ -25,8 +25,24 @@ CUTS = {"10%": 0.1, "50%": 0.5, "90%": 0.9, "minus 4 KB": -4096}
 def finished_run(tmp_path_factory):
     """Evolve the smoke config for two generations; return the run folder."""
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    evolution.evolve(evolution.load_experiment(SMOKE, generations=2), run_dir, progress=False)
+    evolution.evolve(_full(evolution.load_experiment(SMOKE, generations=2)), run_dir, progress=False)
     return run_dir
+
+
+def _full(config):
+    """Return the config with every genome row stored: the large files these faults are about."""
+    import dataclasses
+
+    return dataclasses.replace(config, genomes="full")
+
+
+def _full_config(folder):
+    """Write the smoke config with genomes = "full" into ``folder``; return its path."""
+    text = open(SMOKE).read().replace('"../', f'"{os.path.dirname(os.path.dirname(os.path.abspath(SMOKE)))}/')
+    path = os.path.join(folder, "smoke-full.toml")
+    with open(path, "w") as handle:
+        handle.write(text + '\n[output]\ngenomes = "full"\n')
+    return path
 
 
 def digest(path):
@@ -241,7 +257,7 @@ def test_a_full_disk_is_one_line_exit_1_and_resume_gives_the_uninterrupted_run(f
 
     run_dir = tmp_path / "run"
     limit = os.path.getsize(finished_run / "run.h5") * 3 // 4  # room for generation 0, not for generation 1
-    full = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--out", str(run_dir), "--generations", "2"],
+    full = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", _full_config(tmp_path), "--out", str(run_dir), "--generations", "2"],
                           capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(limit))
     assert full.returncode == 1, full.stderr
     assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr, full.stderr

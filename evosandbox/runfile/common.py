@@ -44,7 +44,10 @@ def open_for_reading(path, expected_format, swmr=False, cut_short=False):
     expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
     found = read_attr_str(handle, "format")
     if found not in expected:
-        handle.close()
+        try:
+            check_read_whole(handle, path, "its format attribute")  # a small file cut in its header
+        finally:
+            handle.close()
         what = f"'{found}'" if found is not None else "missing"
         names = " or ".join(f"'{name}'" for name in expected)
         raise FileFormatError(path, "format", f"expected {names}, found {what}")
