@@ -68,6 +68,8 @@ class LineageReport:
     fitness_threshold: float
     first_proxy: object  # dict or None
     all_line_parents: np.ndarray = dataclasses.field(default=None, repr=False)  # int64 (N,) for exports
+    probe_name: str = ""  # a registered probe re-run on every ancestor (--reevaluate --probe), or ""
+    probe_metrics: dict = dataclasses.field(default_factory=dict)  # metric -> {"value", "low", "high"}: float64 (D,)
     metrics: dict = dataclasses.field(default_factory=dict)
     """/tests metric column (``door_rate``, ``learning.success_rate``, ...) -> float (D, W) along the line."""
 
@@ -117,6 +119,11 @@ class LineageReport:
                 "diversity": _json_floats(self.diversity),
                 "diversity_sample": self.diversity_sample,
             },
+            "lod_probe": None if not self.probe_name else {
+                "probe": self.probe_name,
+                "metrics": {name: {part: _json_floats(values) for part, values in parts.items()}
+                            for name, parts in self.probe_metrics.items()},
+            },
         }
 
 
@@ -130,6 +137,7 @@ def analyse_lineage(
     reevaluate_world=None,
     episodes=1000,
     seed=None,
+    reevaluate_probe=None,
 ):
     """Trace the line of descent of a run's champion and measure coalescence and the proxy.
 
@@ -146,6 +154,8 @@ def analyse_lineage(
         episodes: test episodes per ancestor when re-evaluating (the same levels for all).
         seed: seeds the re-evaluation levels (default: the probe's default seed, so the
             numbers match ``evosandbox probe`` on the same world).
+        reevaluate_probe: with ``reevaluate_world``, also run this registered probe (e.g.
+            ``learning``) on every ancestor; its metrics go to ``probe_metrics``.
 
     Returns:
         A LineageReport.
@@ -153,12 +163,15 @@ def analyse_lineage(
     if not 0.0 <= fitness_fraction <= 1.0:
         raise UsageError(f"must lie in [0, 1], got {fitness_fraction}", field="--fitness-fraction")
     if isinstance(run, RunReader):
-        return _analyse(run, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed)
+        return _analyse(run, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
+                        reevaluate_probe)
     with RunReader(run) as reader:
-        return _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed)
+        return _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
+                        reevaluate_probe)
 
 
-def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed):
+def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
+             reevaluate_probe=None):
     """Run every lineage measurement on an open reader."""
     if reader.committed_generations == 0:
         raise FileFormatError(reader.path, "generations/done", "no generation committed yet, nothing to trace")
@@ -231,6 +244,9 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
         all_line_parents=parents,
     )
     report.fitness_threshold, report.first_proxy = find_first_proxy(report, fitness_fraction, delta)
+    if reevaluate_world is not None and reevaluate_probe:
+        report.probe_name = reevaluate_probe
+        report.probe_metrics = _reevaluate_probe(reader, lod_genomes, reevaluate_world, reevaluate_probe, episodes, seed)
     return report
 
 
@@ -532,6 +548,33 @@ def _run_probes(reader):
     return ("proxy", *(name for name in named if name != "proxy"))
 
 
+HEADLINE_METRICS = {"learning": "learning_gain", "thinking": "planning_effect", "generalisation": "success_area_4"}
+"""The metric of a probe that the lineage plot and summary show (else its first metric)."""
+
+
+def headline_metric(report):
+    """Return the name of the probe metric the plot and summary show, or None without a probe."""
+    if not report.probe_name:
+        return None
+    name = HEADLINE_METRICS.get(report.probe_name)
+    return name if name in report.probe_metrics else next(iter(report.probe_metrics))
+
+
+def _reevaluate_probe(reader, genomes, world_path, probe_name, episodes, seed):
+    """Run a registered probe on every ancestor in one call; return {metric: {value, low, high} (D,)}."""
+    from evosandbox.config import load_world
+    from evosandbox.probe import DEFAULT_SEED
+    from evosandbox.probes import get_probe
+
+    world = load_world(world_path)
+    train_world, _ = _load_specs(reader)
+    params = _develop(reader, genomes, world)
+    results = get_probe(probe_name).measure(params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed)
+    return {name: {part: np.array([getattr(result.metrics[name], part) for result in results], dtype=np.float64)
+                   for part in ("value", "low", "high")}
+            for name in results[0].metrics}
+
+
 def _check_parents(path, parents_1, parents_2):
     """Raise FileFormatError when a parent id is not an older committed individual."""
     ids = np.arange(len(parents_1), dtype=np.int64)
@@ -564,6 +607,12 @@ def summary_text(report):
     scored = int(np.count_nonzero(np.isfinite(report.mean_door_rate)))
     lines.append(f"test scores: {report.test_source}; {scored} of {len(report.line_of_descent)} ancestors scored")
     lines.append(report.phenotype_note)
+    headline = headline_metric(report)
+    if headline is not None:
+        values = report.probe_metrics[headline]
+        lines.append(f"probe {report.probe_name} on every ancestor: {headline} {values['value'][0]:+.3f} at the founder, "
+                     f"{values['value'][-1]:+.3f} [{values['low'][-1]:+.3f}, {values['high'][-1]:+.3f}] at {report.start_id}; "
+                     f"its interval is above zero for {int(np.count_nonzero(values['low'] > 0))} of {len(values['value'])} ancestors")
     if report.first_proxy is None:
         lines.append(f"pseudo-alignment: the proxy rate never exceeds the door rate at test while training fitness >= {report.fitness_threshold:.4g}")
     else:
@@ -780,6 +829,11 @@ def plot_line_of_descent(report, path):
         finite = np.isfinite(values)
         rate_axis.plot(x[finite], values[finite], color=PLOT_COLORS[name], linewidth=2.0, marker="o", markersize=3,
                        label=f"test {name} rate")
+    headline = headline_metric(report)
+    if headline is not None:
+        values = report.probe_metrics[headline]
+        rate_axis.plot(x, values["value"], color=PLOT_COLORS["probe"], linewidth=1.5, label=f"{report.probe_name}: {headline}")
+        rate_axis.fill_between(x, values["low"], values["high"], color=PLOT_COLORS["probe"], alpha=0.2, linewidth=0)
     if report.first_proxy is not None:
         rate_axis.axvline(report.first_proxy["generation"], color=PLOT_COLORS["marker"], linestyle="--", linewidth=1.5,
                           label=f"proxy first wins (generation {report.first_proxy['generation']})")
@@ -789,7 +843,8 @@ def plot_line_of_descent(report, path):
     fitness_axis.set_xlabel("generation (line of descent)")
     fitness_axis.set_ylabel("training fitness (base objective)")
     rate_axis.set_ylabel("test rate")
-    rate_axis.set_ylim(-0.02, 1.02)
+    low = -0.02 if headline is None else min(-0.02, float(np.nanmin(report.probe_metrics[headline]["low"])) - 0.02)
+    rate_axis.set_ylim(low, 1.02)
     handles = fitness_axis.get_legend_handles_labels()
     more = rate_axis.get_legend_handles_labels()
     rate_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
@@ -800,7 +855,7 @@ def plot_line_of_descent(report, path):
 
 
 # Curve colours of the plot (fixed so a reader of the PNG can tell the curves apart).
-PLOT_COLORS = {"fitness": "#1f3fbf", "door": "#1a9e3a", "proxy": "#e02020", "marker": "#808080"}
+PLOT_COLORS = {"fitness": "#1f3fbf", "door": "#1a9e3a", "proxy": "#e02020", "marker": "#808080", "probe": "#8a2be2"}
 
 
 def _write_atomic(path, text):

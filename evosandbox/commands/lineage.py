@@ -32,6 +32,8 @@ def register(subparsers):
     parser.add_argument("--force", action="store_true", help="replace existing --csv / --plot files")
     parser.add_argument("--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout")
     parser.add_argument("--world", metavar="WORLD.toml", help="test world for --reevaluate")
+    parser.add_argument("--probe", metavar="NAME", help="with --reevaluate: also run this probe (learning, thinking, "
+                        "generalisation, ...) on every ancestor and plot its main metric along the line")
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)")
     parser.add_argument("--seed", type=arguments.seed, default=None,
                         help="seed of the re-evaluation levels (default: the probe's) and of the diversity samples (default 0)")
@@ -64,6 +66,7 @@ def run(args):
             reevaluate_world=args.world if args.reevaluate else None,
             episodes=args.episodes,
             seed=args.seed,
+            reevaluate_probe=args.probe,
         )
         if args.csv:
             lineage.write_phylogeny_csv(reader, report, args.csv)
@@ -94,6 +97,13 @@ def _check_arguments(args):
         raise UsageError("--reevaluate needs --world WORLD.toml", field="--world")
     if args.world and not args.reevaluate:
         raise UsageError("--world is only used with --reevaluate", field="--world")
+    if args.probe is not None:
+        from evosandbox.probes import probe_names
+
+        if not args.reevaluate:
+            raise UsageError("--probe is only used with --reevaluate", field="--probe")
+        if args.probe not in probe_names():
+            raise UsageError(f"unknown probe {args.probe!r}, expected one of {', '.join(probe_names())}", field="--probe")
     if args.episodes < 1:
         raise UsageError(f"must be at least 1, got {args.episodes}", field="--episodes")
     if args.diversity_sample < 0 or args.diversity_sample == 1:
