@@ -41,10 +41,12 @@ def build_config(arguments):
     config = evolution.load_experiment(os.path.join(ROOT, "configs", "smoke.toml"), generations=arguments.generations,
                                        threads=arguments.threads)
     genome_preset = load_genome_preset(arguments.genome)
-    algorithm = dataclasses.replace(config.algorithm, name=arguments.algorithm, population_size=arguments.population,
-                                    parents=max(4, arguments.population // 8), hall_of_fame=8,
-                                    mutation_sigma=genome_preset.mutation_sigma, mutation_rate=genome_preset.mutation_rate)
-    return dataclasses.replace(config, genome_preset=genome_preset, algorithm=algorithm, levels=arguments.levels,
+    values = dict(population_size=arguments.population, hall_of_fame=8)
+    if arguments.algorithm == "ga":  # each algorithm takes only its own parameters
+        values.update(parents=max(4, arguments.population // 8), mutation_sigma=genome_preset.mutation_sigma,
+                      mutation_rate=genome_preset.mutation_rate)
+    config = evolution.with_algorithm(config, arguments.algorithm, **values)
+    return dataclasses.replace(config, genome_preset=genome_preset, levels=arguments.levels,
                                objectives=("return",), validation_levels=200, test_every=10**9, test_worlds=())
 
 
@@ -53,8 +55,9 @@ def warm_up(config):
     from evosandbox import evolve as evolution
 
     # Two generations of a tiny population reach every kernel: develop, rollout and variation.
-    algorithm = dataclasses.replace(config.algorithm, population_size=8, parents=4)
-    tiny = dataclasses.replace(config, algorithm=algorithm, generations=2, validation_levels=2)
+    small = dict(parents=4) if hasattr(config.algorithm, "parents") else {}
+    tiny = dataclasses.replace(evolution.with_algorithm(config, population_size=8, **small), generations=2,
+                               validation_levels=2)
     with tempfile.TemporaryDirectory(prefix="evosandbox-warm-") as folder:
         evolution.evolve(tiny, os.path.join(folder, "run"), progress=False)
 
