@@ -415,3 +415,17 @@ def test_help_texts_print_one_percent_sign(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "%%" not in capsys.readouterr().out
+
+
+def test_resume_without_room_for_the_salvage_copy_says_so_and_changes_nothing(finished_run, tmp_path, capsys, monkeypatch):
+    import collections
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = digest(run_dir / "run.h5")
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    code, err, _ = cli(capsys, "evolve", "--resume", str(run_dir), "--generations", "3")
+    assert code == 2 and err.count("\n") == 1
+    assert f"--resume: resume copies the committed part of {run_dir / 'run.h5'} (" in err and "the disk has 1.0 kB free" in err
+    assert digest(run_dir / "run.h5") == before

@@ -16,6 +16,7 @@ import dataclasses
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ from evosandbox.evolution.experiment import (
 )
 from evosandbox.evolution.lock import hold_run_folder
 from evosandbox.evolution.recorder import Interrupt, Progress, Recorder
-from evosandbox.resources import check_memory
+from evosandbox.resources import check_memory, format_bytes
 from evosandbox.runfile.rebuild import rebuild_record
 from evosandbox.runfile.run_write import GenerationRecord, RunHeader, RunWriter
 from evosandbox.seeding import derive_generator, derive_seed, derive_seeds
@@ -209,6 +210,7 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
                         run_path, None, f"no such file (the checkpoint is at generation {state.generation})"
                     )
                 check_belongs(run_path, state)
+                check_room_to_salvage(run_path)
                 writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
             restore_genomes(state, _StoredGenomes(writer))
             random.setstate(state.random_state)
@@ -235,6 +237,17 @@ def check_population_memory(config, genome_length):
         f"a population of {size:,} genomes of {int(genome_length):,} genes",
         "use a smaller [algorithm] population_size or a smaller genome",
     )
+
+
+def check_room_to_salvage(run_path):
+    """Raise UsageError when the disk cannot hold the copy of run.h5 that salvage writes beside it."""
+    needed, free = os.path.getsize(run_path), shutil.disk_usage(os.path.dirname(os.path.abspath(run_path))).free
+    if needed > free:
+        raise UsageError(
+            f"resume copies the committed part of {run_path} ({format_bytes(needed)}) beside it, "
+            f"and the disk has {format_bytes(free)} free; free some space and resume again",
+            "--resume",
+        )
 
 
 def check_belongs(run_path, state):
