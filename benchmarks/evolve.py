@@ -5,7 +5,8 @@ Reports the share of wall time spent outside the rollout kernel (DEAP bookkeepin
 lineage writing, checkpoint) and the run-file bytes per individual next to the genome bytes.
 
     python benchmarks/evolve.py [--generations 5] [--population 1024] [--levels 8]
-                                [--genome genomes/direct.toml] [--algorithm ga|es] [--threads N] [--json]
+                                [--genome genomes/direct.toml] [--algorithm ga|es] [--genomes seeds|full]
+                                [--threads N] [--json]
 """
 
 import argparse
@@ -28,6 +29,8 @@ def parse_arguments(argv=None):
     parser.add_argument("--genome", default=os.path.join(ROOT, "genomes", "direct.toml"), help="genome preset")
     parser.add_argument("--algorithm", choices=("ga", "es"), default="ga",
                         help="ga (tournament GA, the default) or es (the evolution strategy of configs/red-doors.toml)")
+    parser.add_argument("--genomes", choices=("seeds", "full"), default="seeds",
+                        help="run-file genome storage: seeds (the default) or full (every row)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
@@ -46,7 +49,7 @@ def build_config(arguments):
         values.update(parents=max(4, arguments.population // 8), mutation_sigma=genome_preset.mutation_sigma,
                       mutation_rate=genome_preset.mutation_rate)
     config = evolution.with_algorithm(config, arguments.algorithm, **values)
-    return dataclasses.replace(config, genome_preset=genome_preset, levels=arguments.levels,
+    return dataclasses.replace(config, genome_preset=genome_preset, levels=arguments.levels, genomes=arguments.genomes,
                                objectives=("return",), validation_levels=200, test_every=10**9, test_worlds=())
 
 
