@@ -1,6 +1,6 @@
 """Distillation: can an encoding express a competent policy at all, whatever the search?
 
-"Representation or search?" (issue 11). A competent teacher controller plays training levels
+"Representation or search?" A competent teacher controller plays training levels
 and its observations and actions are recorded; then each encoding's genome is fitted, without
 the environment, to reproduce the teacher's actions on those observations (teacher forcing:
 the student sees what the teacher saw). If no genome of an encoding reaches the teacher's door
