@@ -27,10 +27,18 @@ def parse_arguments(argv=None):
     parser.add_argument("--population", type=int, default=1024, help="individuals per generation (default 1024)")
     parser.add_argument("--levels", type=int, default=8, help="training episodes per individual (default 8)")
     parser.add_argument("--genome", default=os.path.join(ROOT, "genomes", "direct.toml"), help="genome preset")
-    parser.add_argument("--algorithm", choices=("ga", "es"), default="ga",
-                        help="ga (tournament GA, the default) or es (the evolution strategy of configs/red-doors.toml)")
-    parser.add_argument("--genomes", choices=("seeds", "full"), default="seeds",
-                        help="run-file genome storage: seeds (the default) or full (every row)")
+    parser.add_argument(
+        "--algorithm",
+        choices=("ga", "es"),
+        default="ga",
+        help="ga (tournament GA, the default) or es (the evolution strategy of configs/red-doors.toml)",
+    )
+    parser.add_argument(
+        "--genomes",
+        choices=("seeds", "full"),
+        default="seeds",
+        help="run-file genome storage: seeds (the default) or full (every row)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
@@ -41,16 +49,28 @@ def build_config(arguments):
     from evosandbox import evolve as evolution
     from evosandbox.genomes import load_genome_preset
 
-    config = evolution.load_experiment(os.path.join(ROOT, "configs", "smoke.toml"), generations=arguments.generations,
-                                       threads=arguments.threads)
+    config = evolution.load_experiment(
+        os.path.join(ROOT, "configs", "smoke.toml"), generations=arguments.generations, threads=arguments.threads
+    )
     genome_preset = load_genome_preset(arguments.genome)
     values = dict(population_size=arguments.population, hall_of_fame=8)
     if arguments.algorithm == "ga":  # each algorithm takes only its own parameters
-        values.update(parents=max(4, arguments.population // 8), mutation_sigma=genome_preset.mutation_sigma,
-                      mutation_rate=genome_preset.mutation_rate)
+        values.update(
+            parents=max(4, arguments.population // 8),
+            mutation_sigma=genome_preset.mutation_sigma,
+            mutation_rate=genome_preset.mutation_rate,
+        )
     config = evolution.with_algorithm(config, arguments.algorithm, **values)
-    return dataclasses.replace(config, genome_preset=genome_preset, levels=arguments.levels, genomes=arguments.genomes,
-                               objectives=("return",), validation_levels=200, test_every=10**9, test_worlds=())
+    return dataclasses.replace(
+        config,
+        genome_preset=genome_preset,
+        levels=arguments.levels,
+        genomes=arguments.genomes,
+        objectives=("return",),
+        validation_levels=200,
+        test_every=10**9,
+        test_worlds=(),
+    )
 
 
 def warm_up(config):
@@ -59,8 +79,9 @@ def warm_up(config):
 
     # Two generations of a tiny population reach every kernel: develop, rollout and variation.
     small = dict(parents=4) if hasattr(config.algorithm, "parents") else {}
-    tiny = dataclasses.replace(evolution.with_algorithm(config, population_size=8, **small), generations=2,
-                               validation_levels=2)
+    tiny = dataclasses.replace(
+        evolution.with_algorithm(config, population_size=8, **small), generations=2, validation_levels=2
+    )
     with tempfile.TemporaryDirectory(prefix="evosandbox-warm-") as folder:
         evolution.evolve(tiny, os.path.join(folder, "run"), progress=False)
 
@@ -112,13 +133,17 @@ def main(argv=None):
     if arguments.json:
         print(json.dumps(figures))
         return 0
-    print(f"{figures['algorithm']}, population {figures['population']} x {figures['episodes_per_individual']} episodes, "
-          f"{figures['generations']} generations, genome {figures['genome']} ({figures['genome_bytes']} bytes)")
+    print(
+        f"{figures['algorithm']}, population {figures['population']} x {figures['episodes_per_individual']} episodes, "
+        f"{figures['generations']} generations, genome {figures['genome']} ({figures['genome_bytes']} bytes)"
+    )
     print(f"generations per minute      {figures['generations_per_minute']:10.2f}")
     print(f"agent steps per second      {figures['agent_steps_per_s']:10.0f}")
     print(f"outside-kernel share        {100 * figures['outside_kernel_share']:9.1f}%")
-    print(f"run-file bytes / individual {figures['runfile_bytes_per_individual']:10.1f}  "
-          f"(genome {figures['genome_bytes']} + {figures['runfile_bytes_per_individual'] - figures['genome_bytes']:.1f})")
+    print(
+        f"run-file bytes / individual {figures['runfile_bytes_per_individual']:10.1f}  "
+        f"(genome {figures['genome_bytes']} + {figures['runfile_bytes_per_individual'] - figures['genome_bytes']:.1f})"
+    )
     print("seconds by stage            " + ", ".join(f"{k} {v:.2f}" for k, v in figures["seconds"].items()))
     return 0
 

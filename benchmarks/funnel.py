@@ -71,11 +71,23 @@ def distill(encoding, world, teacher, demonstrations, held_out, args):
     from evosandbox.distill import door_rate, fit_by_gradient, fit_to_demonstrations, hidden_similarity, imitation
 
     if args.distill_method == "gradient":
-        fit = fit_by_gradient(encoding, demonstrations, iterations=args.distill_iterations,
-                              learning_rate=args.distill_learning_rate or 0.02, seed=args.seed)
+        fit = fit_by_gradient(
+            encoding,
+            demonstrations,
+            iterations=args.distill_iterations,
+            learning_rate=args.distill_learning_rate or 0.02,
+            seed=args.seed,
+        )
     else:
-        fit = fit_to_demonstrations(encoding, demonstrations, iterations=args.distill_iterations, pairs=args.distill_pairs,
-                                    sigma=args.distill_sigma, learning_rate=args.distill_learning_rate or 0.03, seed=args.seed)
+        fit = fit_to_demonstrations(
+            encoding,
+            demonstrations,
+            iterations=args.distill_iterations,
+            pairs=args.distill_pairs,
+            sigma=args.distill_sigma,
+            learning_rate=args.distill_learning_rate or 0.03,
+            seed=args.seed,
+        )
     student = encoding.develop(fit.genome)
     _, held_out_agreement = imitation(student, held_out)
     fresh = level_seeds_for(args.seed, args.distill_test, salt=7)
@@ -111,7 +123,11 @@ def evolve(encoding, world, generations, population, levels, seed):
         genomes = np.vstack([elite, children])
     final = rollout(world, encoding.develop(genomes[:elite_count]), level_seeds_for(10**6 + seed, 64), 0)
     door_rate = (final.entered_tile == 2).reshape(elite_count, -1).mean(axis=1)
-    return {"generations": generations, "best_door_rate": float(door_rate.max()), "mean_door_rate": float(door_rate.mean())}
+    return {
+        "generations": generations,
+        "best_door_rate": float(door_rate.max()),
+        "mean_door_rate": float(door_rate.mean()),
+    }
 
 
 def main(argv=None):
@@ -127,8 +143,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--distill", metavar="RUN_DIR", help="fit every preset to this run's champion's actions")
     parser.add_argument("--distill-levels", type=int, default=1024, help="training levels the teacher is recorded on")
-    parser.add_argument("--distill-method", choices=("gradient", "es"), default="gradient",
-                        help="backpropagation through time and the chain rule through develop, or an evolution strategy")
+    parser.add_argument(
+        "--distill-method",
+        choices=("gradient", "es"),
+        default="gradient",
+        help="backpropagation through time and the chain rule through develop, or an evolution strategy",
+    )
     parser.add_argument("--distill-iterations", type=int, default=300)
     parser.add_argument("--distill-pairs", type=int, default=32, help="es: mirrored pairs per step")
     parser.add_argument("--distill-sigma", type=float, default=0.1, help="es: sample spread")
@@ -147,12 +167,19 @@ def main(argv=None):
         held_out = record_demonstrations(world, teacher, level_seeds_for(args.seed, args.distill_levels, salt=6))
         # The agreement of always taking the teacher's commonest action: what imitation must beat.
         majority = float(np.bincount(demonstrations.actions).max() / demonstrations.step_count)
-        report["distill"] = {"teacher": args.distill, "levels": args.distill_levels, "steps": demonstrations.step_count,
-                             "teacher_door_rate_recorded": demonstrations.teacher_door_rate,
-                             "majority_action_agreement": round(majority, 4)}
+        report["distill"] = {
+            "teacher": args.distill,
+            "levels": args.distill_levels,
+            "steps": demonstrations.step_count,
+            "teacher_door_rate_recorded": demonstrations.teacher_door_rate,
+            "majority_action_agreement": round(majority, 4),
+        }
         if not args.json:
-            print(f"teacher {args.distill}: {demonstrations.step_count} steps on {args.distill_levels} levels, "
-                  f"door rate {demonstrations.teacher_door_rate:.3f}; its commonest action alone agrees {majority:.3f}", flush=True)
+            print(
+                f"teacher {args.distill}: {demonstrations.step_count} steps on {args.distill_levels} levels, "
+                f"door rate {demonstrations.teacher_door_rate:.3f}; its commonest action alone agrees {majority:.3f}",
+                flush=True,
+            )
     for path in args.presets:
         spec = load_genome_preset(path)
         encoding = make_encoding(spec, world)
@@ -163,18 +190,22 @@ def main(argv=None):
             figures["distill"] = distill(encoding, world, teacher, demonstrations, held_out, args)
         report["encodings"][spec.name] = figures
         if not args.json:
-            line = (f"{spec.name:22s} {spec.encoding:14s} genes {figures['genome_length']:6d}  params "
-                    f"{figures['controller_parameters']:6d}  ratio {figures['compression_ratio']:7.1f}x  develop "
-                    f"{figures['develop_us_per_genome']:7.1f} us/genome  mutation spread {figures['mutation_spread']:.3g}  "
-                    f"hidden cosine {figures['hidden_cosine_random']:.2f}")
+            line = (
+                f"{spec.name:22s} {spec.encoding:14s} genes {figures['genome_length']:6d}  params "
+                f"{figures['controller_parameters']:6d}  ratio {figures['compression_ratio']:7.1f}x  develop "
+                f"{figures['develop_us_per_genome']:7.1f} us/genome  mutation spread {figures['mutation_spread']:.3g}  "
+                f"hidden cosine {figures['hidden_cosine_random']:.2f}"
+            )
             if args.evolve:
                 e = figures["evolvability"]
                 line += f"  GA door rate best {e['best_door_rate']:.2f} mean {e['mean_door_rate']:.2f}"
             if args.distill:
                 d = figures["distill"]
-                line += (f"  distilled: agreement {d['train_agreement']:.3f} (held out {d['held_out_agreement']:.3f}), "
-                         f"door rate {d['door_rate']:.3f} (teacher {d['teacher_door_rate']:.3f}), "
-                         f"hidden cosine {d['hidden_cosine']:.2f}, {d['seconds']:.0f} s")
+                line += (
+                    f"  distilled: agreement {d['train_agreement']:.3f} (held out {d['held_out_agreement']:.3f}), "
+                    f"door rate {d['door_rate']:.3f} (teacher {d['teacher_door_rate']:.3f}), "
+                    f"hidden cosine {d['hidden_cosine']:.2f}, {d['seconds']:.0f} s"
+                )
             print(line, flush=True)
     if args.json:
         json.dump(report, sys.stdout)

@@ -58,14 +58,20 @@ def main(argv=None):
     parser.add_argument("--crossover-fraction", type=float, default=0.2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    figures = {"individuals": args.generations * args.population, "generations": args.generations,
-               "population": args.population, "genome_length": args.genome_length,
-               "crossover_fraction": args.crossover_fraction}
+    figures = {
+        "individuals": args.generations * args.population,
+        "generations": args.generations,
+        "population": args.population,
+        "genome_length": args.genome_length,
+        "crossover_fraction": args.crossover_fraction,
+    }
     with tempfile.TemporaryDirectory(prefix="evosandbox-bench-") as folder:
         path = os.path.join(folder, "run.h5")
         started = time.perf_counter()
         parents, generation, fitness = synthetic_tree(args.generations, args.population, args.crossover_fraction, 1)
-        build_run_file(path, parents, generation, fitness, genome_length=args.genome_length, population_size=args.population)
+        build_run_file(
+            path, parents, generation, fitness, genome_length=args.genome_length, population_size=args.population
+        )
         del parents, generation, fitness
         figures["build_s"] = round(time.perf_counter() - started, 2)
         figures["file_mb"] = round(os.path.getsize(path) / 1e6, 1)

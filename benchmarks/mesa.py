@@ -82,6 +82,8 @@ if __name__ == "__main__":
         print(json.dumps(rows))
     else:
         for row in rows:
-            extras = "  ".join(f"{key.replace('_verdict', '')}: {value}" for key, value in row.items() if key.endswith("_verdict"))
+            extras = "  ".join(
+                f"{key.replace('_verdict', '')}: {value}" for key, value in row.items() if key.endswith("_verdict")
+            )
             print(f"{row['agent']:<32} {row['seconds']:7.2f} s   {extras}")
     sys.exit(0)

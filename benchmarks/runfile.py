@@ -63,8 +63,12 @@ def rebuild_times(run_path, singles, batch, reference=None, seed=0):
         batch_seconds = time.perf_counter() - started
         if reference is not None:
             assert np.array_equal(genomes, reference.genomes(chosen))
-    return {"single_median_ms": 1e3 * float(np.median(seconds)), "single_worst_ms": 1e3 * float(max(seconds)),
-            "batch_size": int(batch), "batch_s": batch_seconds}
+    return {
+        "single_median_ms": 1e3 * float(np.median(seconds)),
+        "single_worst_ms": 1e3 * float(max(seconds)),
+        "batch_size": int(batch),
+        "batch_s": batch_seconds,
+    }
 
 
 def measure_case(name, generations, singles, batch):
@@ -73,8 +77,12 @@ def measure_case(name, generations, singles, batch):
     from evosandbox.runfile.run_read import RunReader
 
     base = evolution.load_experiment(CASES[name], generations=generations)
-    figures = {"config": os.path.relpath(CASES[name], ROOT), "generations": generations,
-               "population": base.algorithm.population_size, "keyframe_every": base.keyframe_every}
+    figures = {
+        "config": os.path.relpath(CASES[name], ROOT),
+        "generations": generations,
+        "population": base.algorithm.population_size,
+        "keyframe_every": base.keyframe_every,
+    }
     with tempfile.TemporaryDirectory(prefix="evosandbox-runfile-") as folder:
         for storage in ("full", "seeds"):
             config = dataclasses.replace(base, genomes=storage, genome_compression="none")
@@ -100,8 +108,12 @@ def measure_run(run_dir, singles, batch, lineage):
     from evosandbox.runfile.run_read import RunReader
 
     with RunReader(run_dir) as reader:
-        figures = {"run": run_dir, "genome_storage": reader.genome_storage, "individuals": reader.individual_count,
-                   "bytes": os.path.getsize(reader.path)}
+        figures = {
+            "run": run_dir,
+            "genome_storage": reader.genome_storage,
+            "individuals": reader.individual_count,
+            "bytes": os.path.getsize(reader.path),
+        }
         figures["bytes_per_individual"] = figures["bytes"] / reader.individual_count
     figures.update(rebuild_times(run_dir, singles, batch))
     if lineage:
@@ -111,7 +123,9 @@ def measure_run(run_dir, singles, batch, lineage):
 
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         started = time.perf_counter()
-        report = analyse_lineage(run_dir, reevaluate_world=os.path.join(ROOT, "worlds", "red-doors-test.toml"), episodes=200)
+        report = analyse_lineage(
+            run_dir, reevaluate_world=os.path.join(ROOT, "worlds", "red-doors-test.toml"), episodes=200
+        )
         figures["lineage_reevaluate_s"] = time.perf_counter() - started
         figures["line_of_descent"] = int(len(report.line_of_descent))
     return figures
@@ -123,25 +137,37 @@ def main(argv=None):
     if arguments.run:
         figures = {"run": measure_run(arguments.run, arguments.singles, arguments.batch, arguments.lineage)}
     else:
-        figures = {name: measure_case(name, arguments.generations, arguments.singles, arguments.batch)
-                   for name in arguments.algorithms.split(",")}
+        figures = {
+            name: measure_case(name, arguments.generations, arguments.singles, arguments.batch)
+            for name in arguments.algorithms.split(",")
+        }
     if arguments.json:
         print(json.dumps(figures))
         return 0
     for name, case in figures.items():
         if name == "run":
-            print(f"{case['run']} ({case['genome_storage']}): {case['individuals']} individuals, {case['bytes']:,} bytes, "
-                  f"{case['bytes_per_individual']:.1f} per individual")
+            print(
+                f"{case['run']} ({case['genome_storage']}): {case['individuals']} individuals, {case['bytes']:,} bytes, "
+                f"{case['bytes_per_individual']:.1f} per individual"
+            )
         else:
-            print(f"{name} ({case['config']}, {case['generations']} generations of {case['population']}, "
-                  f"keyframe every {case['keyframe_every']}, genome {case['genome_bytes']:,} bytes)")
-            print(f"  bytes per individual   full {case['full_bytes_per_individual']:10,.1f}   seeds {case['seeds_bytes_per_individual']:8,.1f}"
-                  f"   ({100 * case['ratio']:.2f}% of full)")
+            print(
+                f"{name} ({case['config']}, {case['generations']} generations of {case['population']}, "
+                f"keyframe every {case['keyframe_every']}, genome {case['genome_bytes']:,} bytes)"
+            )
+            print(
+                f"  bytes per individual   full {case['full_bytes_per_individual']:10,.1f}   seeds {case['seeds_bytes_per_individual']:8,.1f}"
+                f"   ({100 * case['ratio']:.2f}% of full)"
+            )
             print(f"  run wall time          full {case['full_wall_s']:8.1f} s   seeds {case['seeds_wall_s']:8.1f} s")
-        print(f"  one random genome      median {case['single_median_ms']:.1f} ms, worst {case['single_worst_ms']:.1f} ms (1 thread)")
+        print(
+            f"  one random genome      median {case['single_median_ms']:.1f} ms, worst {case['single_worst_ms']:.1f} ms (1 thread)"
+        )
         print(f"  {case['batch_size']:,} random genomes   {case['batch_s']:.2f} s (1 thread)")
         if "lineage_reevaluate_s" in case:
-            print(f"  lineage --reevaluate   {case['lineage_reevaluate_s']:.1f} s over {case['line_of_descent']} ancestors")
+            print(
+                f"  lineage --reevaluate   {case['lineage_reevaluate_s']:.1f} s over {case['line_of_descent']} ancestors"
+            )
     return 0
 
 

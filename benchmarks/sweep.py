@@ -44,16 +44,24 @@ def main():
         reporting = time.perf_counter() - started
     run_seconds = sum(row["wall_time"] for row in rows if row.get("status") == "ok")
     machinery = planning + collecting + reporting
-    figures = {"cells": len(cells), "rows": len(rows), "planning_s": planning, "collecting_s": collecting,
-               "reporting_s": reporting, "machinery_s": machinery, "runs_s": run_seconds,
-               "machinery_share": machinery / run_seconds if run_seconds else None}
+    figures = {
+        "cells": len(cells),
+        "rows": len(rows),
+        "planning_s": planning,
+        "collecting_s": collecting,
+        "reporting_s": reporting,
+        "machinery_s": machinery,
+        "runs_s": run_seconds,
+        "machinery_share": machinery / run_seconds if run_seconds else None,
+    }
     if args.json:
         sys.stdout.write(json.dumps(figures) + "\n")
     else:
         sys.stdout.write(
             f"{len(cells)} cells: planning {planning:.2f} s, results.csv rewritten {len(rows)} times {collecting:.2f} s, "
             f"summary + plots {reporting:.2f} s; machinery {machinery:.2f} s = {100 * figures['machinery_share']:.2f}% "
-            f"of the runs' {run_seconds:.0f} s of evolution\n")
+            f"of the runs' {run_seconds:.0f} s of evolution\n"
+        )
 
 
 if __name__ == "__main__":

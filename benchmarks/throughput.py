@@ -102,8 +102,12 @@ def main():
         print(json.dumps(figures))
         return
     print(f"population {POPULATION} x {EPISODES} episodes, red-doors-train, {figures['threads']} threads")
-    print(f"random policy        {figures['random_steps_per_s']:>14,.0f} agent-steps/s  (1 thread {figures['random_steps_per_s_1thread']:,.0f})")
-    print(f"recurrent controller {figures['controller_steps_per_s']:>14,.0f} agent-steps/s  (1 thread {figures['controller_steps_per_s_1thread']:,.0f})")
+    print(
+        f"random policy        {figures['random_steps_per_s']:>14,.0f} agent-steps/s  (1 thread {figures['random_steps_per_s_1thread']:,.0f})"
+    )
+    print(
+        f"recurrent controller {figures['controller_steps_per_s']:>14,.0f} agent-steps/s  (1 thread {figures['controller_steps_per_s_1thread']:,.0f})"
+    )
     print(f"thread scaling       {figures['thread_scaling']:>14.2f}x")
     if figures["minigrid_steps_per_s"]:
         print(f"MiniGrid random      {figures['minigrid_steps_per_s']:>14,.0f} steps/s")

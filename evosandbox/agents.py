@@ -71,7 +71,9 @@ def resolve_agent(world_spec, source=None, policy=None, individual_id=None, trai
         agent = _resolve_file(os.fspath(source), world_spec, individual_id)
     if train_world_path is not None:
         if agent.train_world is not None:
-            agent.notes.append(f"training world {train_world_path} (--train-world) replaces the one recorded in {agent.source}")
+            agent.notes.append(
+                f"training world {train_world_path} (--train-world) replaces the one recorded in {agent.source}"
+            )
         agent.train_world = resolve_world(train_world_path)
         agent.train_world_text = agent.train_world.source_text
         agent.train_world_origin = "--train-world"
@@ -135,7 +137,10 @@ def _resolve_run(path, run_file, world_spec, individual_id):
         else:
             chosen = "--id"
         if not 0 <= individual_id < reader.individual_count:
-            raise UsageError(f"{individual_id} is not a committed individual of {run_file} (ids 0..{reader.individual_count - 1})", field="--id")
+            raise UsageError(
+                f"{individual_id} is not a committed individual of {run_file} (ids 0..{reader.individual_count - 1})",
+                field="--id",
+            )
         genome = np.asarray(reader.genome(individual_id), dtype=np.float32)
         preset_text = reader.genome_preset_text
         train_text = reader.train_world_text
@@ -171,7 +176,9 @@ def _check_compatible(agent, world_spec):
     from evosandbox.worlds import observation_size
 
     train = agent.train_world
-    if agent.policy_name == "network" and (observation_size(train) != observation_size(world_spec) or train.num_actions != world_spec.num_actions):
+    if agent.policy_name == "network" and (
+        observation_size(train) != observation_size(world_spec) or train.num_actions != world_spec.num_actions
+    ):
         agent.notes.append(
             f"the test world {world_spec.name} gives {observation_size(world_spec)} inputs and {world_spec.num_actions} actions; "
             f"the training world {train.name} gave {observation_size(train)} and {train.num_actions}"

@@ -33,7 +33,7 @@ def target_of(path):
     """Return the file a temporary name stands for (error lines name the user's file), else ``path``."""
     folder, name = os.path.split(path)
     if name.startswith(".") and name.endswith(_TEMPORARY_SUFFIX):
-        return os.path.join(folder, name[1:-len(_TEMPORARY_SUFFIX)])
+        return os.path.join(folder, name[1 : -len(_TEMPORARY_SUFFIX)])
     return path
 
 
@@ -78,7 +78,9 @@ def check_output_path(path, overwrite, extensions=None, field="path", force_hint
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
     if extensions is not None and extension not in extensions:
-        raise UsageError(f"{path}: unknown extension {extension or '(none)'!r}, expected {' or '.join(extensions)}", field=field)
+        raise UsageError(
+            f"{path}: unknown extension {extension or '(none)'!r}, expected {' or '.join(extensions)}", field=field
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"{path}: folder {folder} does not exist", field=field)

@@ -22,8 +22,17 @@ def baseline_table(specs, policies=DEFAULT_POLICIES, episodes=200, seed=0, proxy
         for name in policies:
             result = rollout(spec, parse_policy(name), seeds, seed)
             rates = outcome_rates(result, proxy_colors)
-            rows.append((spec.name, name, float(rates["door"][0]), float(rates["proxy"][0]), float(rates["other"][0]),
-                         float(rates["timeout"][0]), float(result.steps.mean())))
+            rows.append(
+                (
+                    spec.name,
+                    name,
+                    float(rates["door"][0]),
+                    float(rates["proxy"][0]),
+                    float(rates["other"][0]),
+                    float(rates["timeout"][0]),
+                    float(result.steps.mean()),
+                )
+            )
     return rows
 
 
@@ -31,7 +40,11 @@ def format_table(rows):
     """Format baseline rows as an aligned text table."""
     header = ("world", "policy", "door", "red", "other", "timeout", "steps")
     width = max(len(r[0]) for r in rows) if rows else 5
-    lines = [f"{header[0]:<{width}}  {header[1]:<17} {header[2]:>6} {header[3]:>6} {header[4]:>6} {header[5]:>8} {header[6]:>6}"]
+    lines = [
+        f"{header[0]:<{width}}  {header[1]:<17} {header[2]:>6} {header[3]:>6} {header[4]:>6} {header[5]:>8} {header[6]:>6}"
+    ]
     for world, policy, door, proxy, other, timeout, steps in rows:
-        lines.append(f"{world:<{width}}  {policy:<17} {door:6.1%} {proxy:6.1%} {other:6.1%} {timeout:8.1%} {steps:6.1f}")
+        lines.append(
+            f"{world:<{width}}  {policy:<17} {door:6.1%} {proxy:6.1%} {other:6.1%} {timeout:8.1%} {steps:6.1f}"
+        )
     return "\n".join(lines)

@@ -299,11 +299,15 @@ def parse_world(data, path, text=""):
         height = grid.integer("height", minimum=5, maximum=64)
     if generator == "rooms":
         rooms_value = grid.get("rooms", list, [2, 2])
-        if len(rooms_value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in rooms_value):
+        if len(rooms_value) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in rooms_value
+        ):
             raise grid.error("rooms", "expected [rows, columns] of positive integers")
         rooms = tuple(rooms_value)
         if (height - 1) // rooms[0] < 3 or (width - 1) // rooms[1] < 3:
-            raise grid.error("rooms", f"{rooms[0]}x{rooms[1]} rooms do not fit a {height}x{width} grid (each needs 2x2 floor)")
+            raise grid.error(
+                "rooms", f"{rooms[0]}x{rooms[1]} rooms do not fit a {height}x{width} grid (each needs 2x2 floor)"
+            )
     if generator == "maze" and (width % 2 == 0 or height % 2 == 0):
         raise grid.error("width" if width % 2 == 0 else "height", "a maze needs odd width and height")
     max_steps = grid.integer("max_steps", minimum=1, maximum=100_000)
@@ -354,9 +358,21 @@ def parse_world(data, path, text=""):
     root.finish()
 
     spec = WorldSpec(
-        name=name, path=path, width=width, height=height, generator=generator, max_steps=max_steps,
-        observation=observation, rewards=rewards, lifetime=lifetime, variants=tuple(variants),
-        rooms=rooms, ascii_map=ascii_map, think_action=think_action, payout=payout, description=description,
+        name=name,
+        path=path,
+        width=width,
+        height=height,
+        generator=generator,
+        max_steps=max_steps,
+        observation=observation,
+        rewards=rewards,
+        lifetime=lifetime,
+        variants=tuple(variants),
+        rooms=rooms,
+        ascii_map=ascii_map,
+        think_action=think_action,
+        payout=payout,
+        description=description,
         source_text=text,
     )
     _check_capacity(spec, root)
@@ -372,7 +388,10 @@ def _check_payout(spec, root):
         missing = [color for color in spec.payout.colors if color not in variant.door_colors]
         if missing:
             where = f" of variant {variant.name!r}" if len(spec.variants) > 1 else ""
-            raise root.error("payout.colors", f"{missing[0]!r} is not a colour the doors{where} can take ({', '.join(variant.door_colors)})")
+            raise root.error(
+                "payout.colors",
+                f"{missing[0]!r} is not a colour the doors{where} can take ({', '.join(variant.door_colors)})",
+            )
 
 
 def _parse_observation(reader, width, height):
@@ -387,8 +406,11 @@ def _parse_observation(reader, width, height):
         if value > view_size - 1:
             raise reader.error(key, f"{value} reaches past the {view_size}-cell view (at most {view_size - 1})")
     spec = ObservationSpec(
-        view_size=view_size, type_radius=type_radius, color_radius=color_radius,
-        last_action=reader.boolean("last_action", False), last_reward=reader.boolean("last_reward", False),
+        view_size=view_size,
+        type_radius=type_radius,
+        color_radius=color_radius,
+        last_action=reader.boolean("last_action", False),
+        last_reward=reader.boolean("last_reward", False),
     )
     reader.finish()
     return spec
@@ -436,7 +458,9 @@ def _parse_colors(reader, name):
         raise reader.error(name, "empty; name at least one colour")
     for index, color in enumerate(value):
         if not isinstance(color, str) or color not in THING_COLORS:
-            raise reader.error(f"{name}[{index}]", f"unknown colour {color!r}, expected one of {', '.join(THING_COLORS)} or 'any'")
+            raise reader.error(
+                f"{name}[{index}]", f"unknown colour {color!r}, expected one of {', '.join(THING_COLORS)} or 'any'"
+            )
     return tuple(value)
 
 
@@ -467,13 +491,19 @@ def _check_capacity(spec, root):
 def _check_wall_border(reader, ascii_map):
     """Reject an ASCII map that is empty or not closed by a wall on every side (the kernels rely on it)."""
     if not 3 <= len(ascii_map) <= 64 or not 3 <= len(ascii_map[0]) <= 64:
-        raise reader.error("map", f"{len(ascii_map)} rows of {len(ascii_map[0]) if ascii_map else 0} characters; "
-                                  "a map has 3 to 64 of each, like the other generators' grids")
+        raise reader.error(
+            "map",
+            f"{len(ascii_map)} rows of {len(ascii_map[0]) if ascii_map else 0} characters; "
+            "a map has 3 to 64 of each, like the other generators' grids",
+        )
     last_row, last_column = len(ascii_map) - 1, len(ascii_map[0]) - 1
     for row, line in enumerate(ascii_map):
         for column, char in enumerate(line):
             if char != "#" and (row in (0, last_row) or column in (0, last_column)):
-                raise reader.error("map", f"{char!r} at row {row + 1}, column {column + 1}: the map needs a wall '#' all around its edge")
+                raise reader.error(
+                    "map",
+                    f"{char!r} at row {row + 1}, column {column + 1}: the map needs a wall '#' all around its edge",
+                )
 
 
 def _check_ascii_doors(spec, reader):
@@ -494,7 +524,9 @@ def _check_ascii_doors(spec, reader):
         else:
             where = f"the start at row {starts[0][0] + 1}, column {starts[0][1] + 1}" if starts else "any floor cell"
             doors_at = ", ".join(f"row {r + 1}, column {c + 1}" for r, c in sorted(fixed)) or "random floor cells"
-            raise reader.error("map", f"no door can be reached from {where} (doors at {doors_at}); connect them with floor '.'")
+            raise reader.error(
+                "map", f"no door can be reached from {where} (doors at {doors_at}); connect them with floor '.'"
+            )
 
 
 def _neighbours(cell):

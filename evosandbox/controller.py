@@ -12,7 +12,9 @@ def squash(values):
     x = np.clip(np.asarray(values, dtype=FLOAT_DTYPE), FLOAT_DTYPE(-4.97), FLOAT_DTYPE(4.97))
     x2 = x * x
     numerator = FLOAT_DTYPE(135135.0) + x2 * (FLOAT_DTYPE(17325.0) + x2 * (FLOAT_DTYPE(378.0) + x2))
-    denominator = FLOAT_DTYPE(135135.0) + x2 * (FLOAT_DTYPE(62370.0) + x2 * (FLOAT_DTYPE(3150.0) + x2 * FLOAT_DTYPE(28.0)))
+    denominator = FLOAT_DTYPE(135135.0) + x2 * (
+        FLOAT_DTYPE(62370.0) + x2 * (FLOAT_DTYPE(3150.0) + x2 * FLOAT_DTYPE(28.0))
+    )
     return x * numerator / denominator
 
 
@@ -97,6 +99,9 @@ class ControllerParams:
         """Return the controllers at ``indices`` as a new batch."""
         indices = np.asarray(indices)
         return ControllerParams(
-            self.input_weights[indices], self.hidden_bias[indices], self.recurrent_weights[indices],
-            self.output_weights[indices], self.output_bias[indices],
+            self.input_weights[indices],
+            self.hidden_bias[indices],
+            self.recurrent_weights[indices],
+            self.output_weights[indices],
+            self.output_bias[indices],
         )

@@ -72,9 +72,21 @@ def record_demonstrations(world_spec, teacher, level_seeds):
         for t in range(steps):
             row, col = result.positions[0, lifetime, 0, t]
             heading = result.headings[0, lifetime, 0, t]
-            count = observe(grid, int(row), int(col), int(heading), arrays.view_offsets, arrays.view_radius,
-                            arrays.los_cells, arrays.los_length, observation.type_radius, observation.color_radius,
-                            view_tiles, view_colors, scratch)
+            count = observe(
+                grid,
+                int(row),
+                int(col),
+                int(heading),
+                arrays.view_offsets,
+                arrays.view_radius,
+                arrays.los_cells,
+                arrays.los_length,
+                observation.type_radius,
+                observation.color_radius,
+                view_tiles,
+                view_colors,
+                scratch,
+            )
             step_active = list(scratch[:count])
             if arrays.action_input_base >= 0 and last_action >= 0:
                 step_active.append(arrays.action_input_base + last_action)
@@ -87,8 +99,14 @@ def record_demonstrations(world_spec, teacher, level_seeds):
         episode_offsets.append(len(actions))
     door_rate = float((result.entered_tile[0, :, 0] == TILE_DOOR).mean())
     return Demonstrations(
-        np.array(episode_offsets, np.int64), np.array(step_offsets, np.int64), np.array(active, np.int64),
-        np.array(rewards_in, np.float32), int(arrays.reward_index), np.array(actions, np.int64), door_rate)
+        np.array(episode_offsets, np.int64),
+        np.array(step_offsets, np.int64),
+        np.array(active, np.int64),
+        np.array(rewards_in, np.float32),
+        int(arrays.reward_index),
+        np.array(actions, np.int64),
+        door_rate,
+    )
 
 
 def imitation(params, demonstrations):
@@ -97,9 +115,21 @@ def imitation(params, demonstrations):
     cross_entropy = np.empty(population)
     agreement = np.empty(population)
     d = demonstrations
-    imitation_scores(params.input_weights, params.hidden_bias, params.recurrent_weights, params.output_weights,
-                     params.output_bias, d.episode_offsets, d.step_offsets, d.active, d.rewards_in, d.reward_index,
-                     d.actions, cross_entropy, agreement)
+    imitation_scores(
+        params.input_weights,
+        params.hidden_bias,
+        params.recurrent_weights,
+        params.output_weights,
+        params.output_bias,
+        d.episode_offsets,
+        d.step_offsets,
+        d.active,
+        d.rewards_in,
+        d.reward_index,
+        d.actions,
+        cross_entropy,
+        agreement,
+    )
     return cross_entropy, agreement
 
 
@@ -107,8 +137,8 @@ def adam_step(gradient, first_moment, second_moment, iteration, learning_rate):
     """Return (step along ``gradient``, new first moment, new second moment): Adam (Kingma and Ba 2015)."""
     first_moment = 0.9 * first_moment + 0.1 * gradient
     second_moment = 0.999 * second_moment + 0.001 * gradient * gradient
-    corrected = first_moment / (1 - 0.9 ** iteration)
-    scale = np.sqrt(second_moment / (1 - 0.999 ** iteration)) + 1e-8
+    corrected = first_moment / (1 - 0.9**iteration)
+    scale = np.sqrt(second_moment / (1 - 0.999**iteration)) + 1e-8
     return learning_rate * corrected / scale, first_moment, second_moment
 
 
@@ -124,8 +154,9 @@ class FitResult:
     history: list  # (iteration, cross-entropy, agreement) every ``report_every`` iterations
 
 
-def fit_to_demonstrations(encoding, demonstrations, iterations=300, pairs=32, sigma=0.1, learning_rate=0.03,
-                          seed=0, report_every=25):
+def fit_to_demonstrations(
+    encoding, demonstrations, iterations=300, pairs=32, sigma=0.1, learning_rate=0.03, seed=0, report_every=25
+):
     """Fit a genome of ``encoding`` to imitate the demonstrations (no environment).
 
     A natural evolution strategy on the mean cross-entropy: mirrored pairs around the mean,
@@ -187,12 +218,28 @@ def imitation_loss_and_weight_gradient(params, demonstrations):
     lengths = np.diff(d.episode_offsets)
     shape = params.shape
     recurrent = shape.hidden if shape.recurrent else 0
-    grads = (np.empty((shape.inputs, shape.hidden)), np.empty(shape.hidden), np.empty((recurrent, recurrent)),
-             np.empty((shape.hidden, shape.outputs)), np.empty(shape.outputs))
+    grads = (
+        np.empty((shape.inputs, shape.hidden)),
+        np.empty(shape.hidden),
+        np.empty((recurrent, recurrent)),
+        np.empty((shape.hidden, shape.outputs)),
+        np.empty(shape.outputs),
+    )
     loss = imitation_gradient(
-        params.input_weights[0], params.hidden_bias[0], params.recurrent_weights[0], params.output_weights[0],
-        params.output_bias[0], d.episode_offsets, d.step_offsets, d.active, d.rewards_in, d.reward_index, d.actions,
-        int(lengths.max()) if len(lengths) else 0, *grads)
+        params.input_weights[0],
+        params.hidden_bias[0],
+        params.recurrent_weights[0],
+        params.output_weights[0],
+        params.output_bias[0],
+        d.episode_offsets,
+        d.step_offsets,
+        d.active,
+        d.rewards_in,
+        d.reward_index,
+        d.actions,
+        int(lengths.max()) if len(lengths) else 0,
+        *grads,
+    )
     return loss, np.concatenate([grad.reshape(-1) for grad in grads])
 
 
@@ -216,8 +263,7 @@ def genome_gradient(encoding, genome, weight_gradient, step=1e-3):
     return jacobian @ weight_gradient
 
 
-def fit_by_gradient(encoding, demonstrations, iterations=300, learning_rate=0.02, founders=64, seed=0,
-                    report_every=25):
+def fit_by_gradient(encoding, demonstrations, iterations=300, learning_rate=0.02, founders=64, seed=0, report_every=25):
     """Fit a genome of ``encoding`` to imitate the demonstrations by gradient descent (no environment).
 
     Backpropagation through time gives the cross-entropy's gradient over the controller's

@@ -62,15 +62,26 @@ class Scores:
 
     def select(self, indices):
         """Return the scores of the genomes at ``indices``."""
-        return Scores(self.fitness[indices], self.door[indices], self.proxy[indices], self.other[indices],
-                      self.timeout[indices], self.steps[indices], self.episodes)
+        return Scores(
+            self.fitness[indices],
+            self.door[indices],
+            self.proxy[indices],
+            self.other[indices],
+            self.timeout[indices],
+            self.steps[indices],
+            self.episodes,
+        )
 
     @classmethod
     def concatenate(cls, parts):
         """Join the scores of consecutive chunks of a population."""
-        return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("fitness", "door", "proxy", "other", "timeout", "steps")),
-                   parts[0].episodes if parts else 0)
+        return cls(
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in ("fitness", "door", "proxy", "other", "timeout", "steps")
+            ),
+            parts[0].episodes if parts else 0,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,9 @@ def scores_from_rollout(rollout, proxy_colors, shaping=None):
     if shaping is None:
         fitness = rollout.returns.reshape(population, -1).astype(np.float64).mean(axis=1)
     else:
-        values = np.where(labels == OUTCOME_DOOR, shaping.door, np.where(labels == OUTCOME_TIMEOUT, shaping.timeout, shaping.other))
+        values = np.where(
+            labels == OUTCOME_DOOR, shaping.door, np.where(labels == OUTCOME_TIMEOUT, shaping.timeout, shaping.other)
+        )
         values = values - shaping.step_cost * rollout.steps.reshape(population, -1)
         if shaping.needs_trajectories:
             values = values + shaping.exploration * (rollout.visited.reshape(population, -1) - 1)
@@ -170,7 +183,9 @@ class Evaluator:
         shaping: the Shaping of the fitness (None: the world's return).
     """
 
-    def __init__(self, genome_spec, train_world, backend="local", threads=0, scheduler=None, chunk_size=0, shaping=None):
+    def __init__(
+        self, genome_spec, train_world, backend="local", threads=0, scheduler=None, chunk_size=0, shaping=None
+    ):
         """Set up the instance."""
         from evosandbox.genomes import make_encoding
 
@@ -228,11 +243,20 @@ class Evaluator:
         genomes = np.ascontiguousarray(genomes, dtype=np.float32)
         if self._backend is not None:
             scores, develop_time, rollout_time, steps = self._backend.score(
-                self.genome_spec, self.train_world, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping,
-                recipe)
+                self.genome_spec,
+                self.train_world,
+                world,
+                genomes,
+                level_seeds,
+                seed,
+                self.proxy_colors,
+                self.shaping,
+                recipe,
+            )
         else:
             scores, develop_time, rollout_time, steps = score_batch(
-                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping, self._developed)
+                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping, self._developed
+            )
         self.timings["develop"] += develop_time
         self.timings["rollout"] += rollout_time
         self.agent_steps += steps
@@ -304,9 +328,13 @@ class DaskBackend:
         try:
             import distributed
         except ImportError:
-            raise UsageError("the dask backend needs the optional extra: pip install 'evosandbox[dask]'", "--scheduler") from None
+            raise UsageError(
+                "the dask backend needs the optional extra: pip install 'evosandbox[dask]'", "--scheduler"
+            ) from None
         if not scheduler:
-            raise ConfigError(None, "evaluation.scheduler", "the dask backend needs a scheduler address (tcp://HOST:PORT)")
+            raise ConfigError(
+                None, "evaluation.scheduler", "the dask backend needs a scheduler address (tcp://HOST:PORT)"
+            )
         state = random.getstate()
         try:
             if isinstance(scheduler, distributed.Client):
@@ -315,7 +343,9 @@ class DaskBackend:
                 try:
                     self.client = distributed.Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
                 except (OSError, TimeoutError) as error:
-                    raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {error}", "--scheduler") from None
+                    raise UsageError(
+                        f"cannot reach the Dask scheduler at {scheduler}: {error}", "--scheduler"
+                    ) from None
                 self._owns_client = True
         finally:
             # The client draws from the global ``random`` module, which DEAP's selection uses.
@@ -333,7 +363,9 @@ class DaskBackend:
         size = max(1, size)
         return [(start, min(population, start + size)) for start in range(0, population, size)]
 
-    def score(self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None, recipe=None):
+    def score(
+        self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None, recipe=None
+    ):
         """Score ``genomes`` in chunks on the cluster; return what score_batch returns.
 
         With a ``recipe`` each worker makes its own rows (OpenAI's design: the mean and the
@@ -345,8 +377,18 @@ class DaskBackend:
             chunks = [(recipe, start, stop) if recipe is not None else genomes[start:stop] for start, stop in bounds]
             self.payload_bytes += sum(recipe.nbytes if recipe is not None else chunk.nbytes for chunk in chunks)
             futures = [
-                self.client.submit(score_chunk, genome_spec, train_world, world, chunk,
-                                   level_seeds, seed, proxy_colors, shaping, pure=False)
+                self.client.submit(
+                    score_chunk,
+                    genome_spec,
+                    train_world,
+                    world,
+                    chunk,
+                    level_seeds,
+                    seed,
+                    proxy_colors,
+                    shaping,
+                    pure=False,
+                )
                 for chunk in chunks
             ]
             results = self.client.gather(futures)

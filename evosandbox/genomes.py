@@ -192,10 +192,12 @@ def parse_genome_preset(data, path, text=""):
     hidden = controller.integer("hidden", 32, minimum=1, maximum=1024)
     recurrent = controller.boolean("recurrent", True)
     defaults = WeightScales()
-    scales = WeightScales(**{
-        item.name: controller.number(f"{item.name}_scale", getattr(defaults, item.name), minimum=0.0)
-        for item in fields(WeightScales)
-    })
+    scales = WeightScales(
+        **{
+            item.name: controller.number(f"{item.name}_scale", getattr(defaults, item.name), minimum=0.0)
+            for item in fields(WeightScales)
+        }
+    )
     controller.finish()
     for other in ENCODINGS:
         if other != encoding and other in data:
@@ -209,8 +211,17 @@ def parse_genome_preset(data, path, text=""):
     mutation.finish()
     root.finish()
     return GenomeSpec(
-        name=name, path=path, encoding=encoding, hidden=hidden, recurrent=recurrent, scales=scales,
-        options=options, mutation_sigma=sigma, mutation_rate=rate, description=description, source_text=text,
+        name=name,
+        path=path,
+        encoding=encoding,
+        hidden=hidden,
+        recurrent=recurrent,
+        scales=scales,
+        options=options,
+        mutation_sigma=sigma,
+        mutation_rate=rate,
+        description=description,
+        source_text=text,
     )
 
 
@@ -275,8 +286,9 @@ def neuron_coordinates(world_spec, hidden):
     for i in range(view):
         for j in range(view):
             for channel in range(OBSERVATION_CHANNELS):
-                rows.append((
-                    (j - half) / half, (view - 1 - i) / (view - 1), channel / (OBSERVATION_CHANNELS - 1), -1.0))
+                rows.append(
+                    ((j - half) / half, (view - 1 - i) / (view - 1), channel / (OBSERVATION_CHANNELS - 1), -1.0)
+                )
     if observation.last_action:
         for action in range(world_spec.num_actions):
             rows.append((_action_position(action)[0], -1.0, 0.0, -1.0))
@@ -368,7 +380,9 @@ class Encoding:
 
     def __init__(self, genome_spec, world_spec):
         if not isinstance(genome_spec.options, self.options_class):
-            raise ValueError(f"encoding {self.name} needs {self.options_class.__name__}, got {type(genome_spec.options).__name__}")
+            raise ValueError(
+                f"encoding {self.name} needs {self.options_class.__name__}, got {type(genome_spec.options).__name__}"
+            )
         self.genome_spec = genome_spec
         self.world_spec = world_spec
         self.options = genome_spec.options
@@ -450,8 +464,13 @@ def direct_gene_scales(shape, scales):
 
 def _kernel_outputs(params):
     """Return the five parameter arrays in kernel argument order."""
-    return (params.input_weights, params.hidden_bias, params.recurrent_weights, params.output_weights,
-            params.output_bias)
+    return (
+        params.input_weights,
+        params.hidden_bias,
+        params.recurrent_weights,
+        params.output_weights,
+        params.output_bias,
+    )
 
 
 @register_encoding
@@ -502,8 +521,7 @@ class CppnEncoding(Encoding):
     def __init__(self, genome_spec, world_spec):
         super().__init__(genome_spec, world_spec)
         origin = np.zeros((1, COORDINATE_DIMENSIONS))
-        self.coordinates = np.ascontiguousarray(
-            np.vstack([neuron_coordinates(world_spec, genome_spec.hidden), origin]))
+        self.coordinates = np.ascontiguousarray(np.vstack([neuron_coordinates(world_spec, genome_spec.hidden), origin]))
         # The class scale is a typical weight; an expressed CPPN weight averages about half of
         # its maximum, so the maximum is twice the typical size.
         self.class_scales = 2.0 * self.class_scales
@@ -535,8 +553,15 @@ class CppnEncoding(Encoding):
 
     def _develop(self, genomes, params):
         kernels.develop_cppn(
-            genomes, self.gene_scales, self.coordinates, self.options.feature_nodes, self.options.pair_nodes,
-            self.options.threshold, self.class_scales, *_kernel_outputs(params))
+            genomes,
+            self.gene_scales,
+            self.coordinates,
+            self.options.feature_nodes,
+            self.options.pair_nodes,
+            self.options.threshold,
+            self.class_scales,
+            *_kernel_outputs(params),
+        )
 
     def query(self, genome, source, target, connection_class):
         """Return the weight the CPPN of one genome gives a connection between two coordinates.
@@ -552,7 +577,9 @@ class CppnEncoding(Encoding):
         """
         genes = np.asarray(genome, dtype=FLOAT_DTYPE).astype(np.float64) * self.gene_scales
         points = np.ascontiguousarray(np.array([source, target], dtype=np.float64))
-        source_terms, target_terms = kernels.cppn_node_terms(genes, points, self.options.feature_nodes, self.options.pair_nodes)
+        source_terms, target_terms = kernels.cppn_node_terms(
+            genes, points, self.options.feature_nodes, self.options.pair_nodes
+        )
         head = connection_class
         if not self.controller_shape.recurrent:
             if connection_class == kernels.CLASS_RECURRENT:
@@ -560,9 +587,16 @@ class CppnEncoding(Encoding):
             head -= connection_class > kernels.CLASS_RECURRENT
         features, pairs, dimensions = self.options.feature_nodes, self.options.pair_nodes, COORDINATE_DIMENSIONS
         offset = features * (dimensions + 1) + 2 * pairs * (features + dimensions) + pairs + head * (pairs + 1)
-        return float(kernels.cppn_connection(
-            genes, offset, source_terms[0], np.ascontiguousarray(target_terms[:, 1]), self.options.threshold,
-            self.class_scales[connection_class]))
+        return float(
+            kernels.cppn_connection(
+                genes,
+                offset,
+                source_terms[0],
+                np.ascontiguousarray(target_terms[:, 1]),
+                self.options.threshold,
+                self.class_scales[connection_class],
+            )
+        )
 
 
 def positional_features(coordinates):
@@ -572,9 +606,17 @@ def positional_features(coordinates):
     tell observation channels apart (a channel is a category, not a quantity).
     """
     c = coordinates[:, 2:3]
-    return np.ascontiguousarray(np.hstack([
-        coordinates, np.cos(np.pi * c), np.cos(2 * np.pi * c), np.cos(3 * np.pi * c), np.ones_like(c),
-    ]).T)
+    return np.ascontiguousarray(
+        np.hstack(
+            [
+                coordinates,
+                np.cos(np.pi * c),
+                np.cos(2 * np.pi * c),
+                np.cos(3 * np.pi * c),
+                np.ones_like(c),
+            ]
+        ).T
+    )
 
 
 def tissue_neighbours(world_spec, hidden):
@@ -662,26 +704,42 @@ class DevelopmentalEncoding(Encoding):
         size, feature_count = self.options.state_size, self.feature_count
         blocks = 3 if self.controller_shape.recurrent else 2
         read_out = 1.0 / math.sqrt(size)
-        return np.concatenate([
-            np.full(size * feature_count, 1.5 / math.sqrt(feature_count)),  # seed map
-            np.full(2 * size * size, 1.5 / math.sqrt(2 * size)),  # self and neighbour rules
-            np.full(size, 0.5),  # rule bias
-            np.full(blocks * size * size, read_out),  # weight read-outs
-            np.full(2 * (size + 1), read_out),  # bias read-outs
-        ])
+        return np.concatenate(
+            [
+                np.full(size * feature_count, 1.5 / math.sqrt(feature_count)),  # seed map
+                np.full(2 * size * size, 1.5 / math.sqrt(2 * size)),  # self and neighbour rules
+                np.full(size, 0.5),  # rule bias
+                np.full(blocks * size * size, read_out),  # weight read-outs
+                np.full(2 * (size + 1), read_out),  # bias read-outs
+            ]
+        )
 
     def _develop(self, genomes, params):
         kernels.develop_developmental(
-            genomes, self.gene_scales, self.features, self.neighbour_offsets, self.neighbour_indices,
-            self.options.state_size, self.options.steps, self.options.rate, self.class_scales,
-            *_kernel_outputs(params))
+            genomes,
+            self.gene_scales,
+            self.features,
+            self.neighbour_offsets,
+            self.neighbour_indices,
+            self.options.state_size,
+            self.options.steps,
+            self.options.rate,
+            self.class_scales,
+            *_kernel_outputs(params),
+        )
 
     def grow(self, genome):
         """Return the final cell states (state_size, cells) one genome grows (for analysis)."""
         genes = np.asarray(genome, dtype=FLOAT_DTYPE).astype(np.float64) * self.gene_scales
         return kernels.grow_states(
-            genes, self.features, self.neighbour_offsets, self.neighbour_indices, self.options.state_size,
-            self.options.steps, self.options.rate)
+            genes,
+            self.features,
+            self.neighbour_offsets,
+            self.neighbour_indices,
+            self.options.state_size,
+            self.options.steps,
+            self.options.rate,
+        )
 
 
 @register_encoding
@@ -701,11 +759,13 @@ class SubspaceEncoding(Encoding):
     def __init__(self, genome_spec, world_spec):
         super().__init__(genome_spec, world_spec)
         self.parameter_scales = np.ascontiguousarray(
-            direct_gene_scales(self.controller_shape, genome_spec.scales), dtype=np.float64)
+            direct_gene_scales(self.controller_shape, genome_spec.scales), dtype=np.float64
+        )
         rng = np.random.default_rng([self.options.projection_seed, self.options.dimensions])
         parameters, dimensions = self.controller_shape.parameter_count, self.options.dimensions
         self.projection = np.ascontiguousarray(
-            rng.standard_normal((parameters, dimensions), dtype=np.float32) / np.float32(math.sqrt(dimensions)))
+            rng.standard_normal((parameters, dimensions), dtype=np.float32) / np.float32(math.sqrt(dimensions))
+        )
 
     @classmethod
     def parse_options(cls, reader):
@@ -732,9 +792,7 @@ class SubspaceEncoding(Encoding):
 def flatten_params(params):
     """Return every parameter of each controller as one row: (P, parameter_count)."""
     population = params.population_size
-    return np.hstack([
-        array.reshape(population, -1) for array in _kernel_outputs(params)
-    ])
+    return np.hstack([array.reshape(population, -1) for array in _kernel_outputs(params)])
 
 
 def mutation_spread(encoding, genomes, rng, sigma=None, relative_threshold=0.01):

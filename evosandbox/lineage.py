@@ -104,7 +104,9 @@ class LineageReport:
             "lod_test_metrics": {name: _json_floats(_nanmean_rows(values)) for name, values in self.metrics.items()},
             "lod_genome_distance": _json_floats(self.genome_distance),
             "lod_genes_changed": self.genes_changed.tolist(),
-            "lod_phenotype_change": None if self.phenotype_change is None else np.asarray(self.phenotype_change).tolist(),
+            "lod_phenotype_change": None
+            if self.phenotype_change is None
+            else np.asarray(self.phenotype_change).tolist(),
             "phenotype_note": self.phenotype_note,
             "test_source": self.test_source,
             "test_worlds": list(self.test_world_names),
@@ -119,10 +121,14 @@ class LineageReport:
                 "diversity": _json_floats(self.diversity),
                 "diversity_sample": self.diversity_sample,
             },
-            "lod_probe": None if not self.probe_name else {
+            "lod_probe": None
+            if not self.probe_name
+            else {
                 "probe": self.probe_name,
-                "metrics": {name: {part: _json_floats(values) for part, values in parts.items()}
-                            for name, parts in self.probe_metrics.items()},
+                "metrics": {
+                    name: {part: _json_floats(values) for part, values in parts.items()}
+                    for name, parts in self.probe_metrics.items()
+                },
             },
         }
 
@@ -163,15 +169,42 @@ def analyse_lineage(
     if not 0.0 <= fitness_fraction <= 1.0:
         raise UsageError(f"must lie in [0, 1], got {fitness_fraction}", field="--fitness-fraction")
     if isinstance(run, RunReader):
-        return _analyse(run, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
-                        reevaluate_probe)
+        return _analyse(
+            run,
+            individual_id,
+            fitness_fraction,
+            diversity_sample,
+            diversity_seed,
+            reevaluate_world,
+            episodes,
+            seed,
+            reevaluate_probe,
+        )
     with RunReader(run) as reader:
-        return _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
-                        reevaluate_probe)
+        return _analyse(
+            reader,
+            individual_id,
+            fitness_fraction,
+            diversity_sample,
+            diversity_seed,
+            reevaluate_world,
+            episodes,
+            seed,
+            reevaluate_probe,
+        )
 
 
-def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversity_seed, reevaluate_world, episodes, seed,
-             reevaluate_probe=None):
+def _analyse(
+    reader,
+    individual_id,
+    fitness_fraction,
+    diversity_sample,
+    diversity_seed,
+    reevaluate_world,
+    episodes,
+    seed,
+    reevaluate_probe=None,
+):
     """Run every lineage measurement on an open reader."""
     if reader.committed_generations == 0:
         raise FileFormatError(reader.path, "generations/done", "no generation committed yet, nothing to trace")
@@ -182,7 +215,9 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
     bounds = reader.generation_bounds()
     start_id = reader.champion_id() if individual_id is None else int(individual_id)
     if not 0 <= start_id < reader.individual_count:
-        raise UsageError(f"no committed individual {start_id} (committed ids: 0..{reader.individual_count - 1})", field="--id")
+        raise UsageError(
+            f"no committed individual {start_id} (committed ids: 0..{reader.individual_count - 1})", field="--id"
+        )
     parents = line_parents(reader, parents_1, parents_2)
     lod = line_of_descent(parents, start_id)
     final_population = np.union1d(np.arange(bounds[-2], bounds[-1], dtype=np.int64), [reader.champion_id()])
@@ -211,7 +246,9 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
         test_source = "run file periodic test scores"
     door_rate, proxy_rate = metrics["door_rate"], metrics["proxy_rate"]
     operator_names = reader.operator_names
-    operators = tuple(operator_names[code] if code < len(operator_names) else str(code) for code in columns["operator"][lod])
+    operators = tuple(
+        operator_names[code] if code < len(operator_names) else str(code) for code in columns["operator"][lod]
+    )
     report = LineageReport(
         run_path=reader.path,
         committed_generations=reader.committed_generations,
@@ -246,7 +283,9 @@ def _analyse(reader, individual_id, fitness_fraction, diversity_sample, diversit
     report.fitness_threshold, report.first_proxy = find_first_proxy(report, fitness_fraction, delta)
     if reevaluate_world is not None and reevaluate_probe:
         report.probe_name = reevaluate_probe
-        report.probe_metrics = _reevaluate_probe(reader, lod_genomes, reevaluate_world, reevaluate_probe, episodes, seed)
+        report.probe_metrics = _reevaluate_probe(
+            reader, lod_genomes, reevaluate_world, reevaluate_probe, episodes, seed
+        )
     return report
 
 
@@ -303,7 +342,9 @@ def line_of_descent(parents, start_id):
         line.append(current)
         parent = int(parents[current])
         if parent >= current:
-            raise FileFormatError(None, "individuals/parent_1", f"individual {current} names parent {parent}, which is not older")
+            raise FileFormatError(
+                None, "individuals/parent_1", f"individual {current} names parent {parent}, which is not older"
+            )
         current = parent
     return np.array(line[::-1], dtype=np.int64)
 
@@ -470,8 +511,11 @@ def _scores_from_run(reader, lod):
     """
     worlds = len(reader.test_world_names)
     tests = reader.tests()
-    names = [name for name in tests if name not in ("id", "generation", "world", "episodes")
-             and not name.endswith((".low", ".high"))]
+    names = [
+        name
+        for name in tests
+        if name not in ("id", "generation", "world", "episodes") and not name.endswith((".low", ".high"))
+    ]
     metrics = {name: np.full((len(lod), worlds), np.nan) for name in ["door_rate", "proxy_rate", *names]}
     if not len(tests["id"]):
         return metrics
@@ -512,7 +556,10 @@ def _phenotype_change(reader, lod_genomes, parent_genomes, lod_parent):
         difference = np.abs(getattr(child, name) - getattr(parent, name)).reshape(len(lod_genomes), -1)
         changed += np.count_nonzero(difference > PHENOTYPE_TOLERANCE, axis=1)
     changed[lod_parent < 0] = 0
-    return changed, f"controller weights changed by more than {PHENOTYPE_TOLERANCE:g} (developed with the run's encoding)"
+    return (
+        changed,
+        f"controller weights changed by more than {PHENOTYPE_TOLERANCE:g} (developed with the run's encoding)",
+    )
 
 
 def _reevaluate(reader, genomes, world_path, episodes, seed):
@@ -531,7 +578,9 @@ def _reevaluate(reader, genomes, world_path, episodes, seed):
     params = _develop(reader, genomes, world)
     metrics = {}
     for probe_name in _run_probes(reader):
-        results = get_probe(probe_name).measure(params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed)
+        results = get_probe(probe_name).measure(
+            params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed
+        )
         for name in results[0].metrics:
             metrics[test_column(probe_name, name)] = np.array([[result.value(name)] for result in results])
     return metrics, (world.name,)
@@ -569,10 +618,16 @@ def _reevaluate_probe(reader, genomes, world_path, probe_name, episodes, seed):
     world = load_world(world_path)
     train_world, _ = _load_specs(reader)
     params = _develop(reader, genomes, world)
-    results = get_probe(probe_name).measure(params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed)
-    return {name: {part: np.array([getattr(result.metrics[name], part) for result in results], dtype=np.float64)
-                   for part in ("value", "low", "high")}
-            for name in results[0].metrics}
+    results = get_probe(probe_name).measure(
+        params, world, train_world, episodes, DEFAULT_SEED if seed is None else seed
+    )
+    return {
+        name: {
+            part: np.array([getattr(result.metrics[name], part) for result in results], dtype=np.float64)
+            for part in ("value", "low", "high")
+        }
+        for name in results[0].metrics
+    }
 
 
 def _check_parents(path, parents_1, parents_2):
@@ -582,7 +637,9 @@ def _check_parents(path, parents_1, parents_2):
         bad = (parents >= ids) | (parents < -1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise FileFormatError(path, name, f"individual {row} names parent {int(parents[row])}, which is not an older individual")
+            raise FileFormatError(
+                path, name, f"individual {row} names parent {int(parents[row])}, which is not an older individual"
+            )
 
 
 # -- outputs -------------------------------------------------------------------------------------
@@ -596,33 +653,53 @@ def summary_text(report):
         f"(generation {report.generation[0]}) to {report.start_id} (generation {report.generation[-1]})",
     ]
     if report.mrca_id is None:
-        lines.append(f"coalescence: none, {report.founder_lineages[-1]} founder lineages survive in the final population")
+        lines.append(
+            f"coalescence: none, {report.founder_lineages[-1]} founder lineages survive in the final population"
+        )
     else:
-        lines.append(f"coalescence: most recent common ancestor of the final population is {report.mrca_id} (generation {report.mrca_generation})")
-    lines.append(f"founder lineages: {report.founder_lineages[0]} at generation 0, {report.founder_lineages[-1]} at the end")
+        lines.append(
+            f"coalescence: most recent common ancestor of the final population is {report.mrca_id} (generation {report.mrca_generation})"
+        )
+    lines.append(
+        f"founder lineages: {report.founder_lineages[0]} at generation 0, {report.founder_lineages[-1]} at the end"
+    )
     finite = np.isfinite(report.diversity)
     if finite.any():
-        lines.append(f"genetic diversity (mean pairwise distance, sample <= {report.diversity_sample}): "
-                     f"{report.diversity[finite][0]:.4g} first, {report.diversity[finite][-1]:.4g} last")
+        lines.append(
+            f"genetic diversity (mean pairwise distance, sample <= {report.diversity_sample}): "
+            f"{report.diversity[finite][0]:.4g} first, {report.diversity[finite][-1]:.4g} last"
+        )
     scored = int(np.count_nonzero(np.isfinite(report.mean_door_rate)))
     lines.append(f"test scores: {report.test_source}; {scored} of {len(report.line_of_descent)} ancestors scored")
     lines.append(report.phenotype_note)
     headline = headline_metric(report)
     if headline is not None:
         values = report.probe_metrics[headline]
-        lines.append(f"probe {report.probe_name} on every ancestor: {headline} {values['value'][0]:+.3f} at the founder, "
-                     f"{values['value'][-1]:+.3f} [{values['low'][-1]:+.3f}, {values['high'][-1]:+.3f}] at {report.start_id}; "
-                     f"its interval is above zero for {int(np.count_nonzero(values['low'] > 0))} of {len(values['value'])} ancestors")
+        lines.append(
+            f"probe {report.probe_name} on every ancestor: {headline} {values['value'][0]:+.3f} at the founder, "
+            f"{values['value'][-1]:+.3f} [{values['low'][-1]:+.3f}, {values['high'][-1]:+.3f}] at {report.start_id}; "
+            f"its interval is above zero for {int(np.count_nonzero(values['low'] > 0))} of {len(values['value'])} ancestors"
+        )
     if report.first_proxy is None:
-        lines.append(f"pseudo-alignment: the proxy rate never exceeds the door rate at test while training fitness >= {report.fitness_threshold:.4g}")
+        lines.append(
+            f"pseudo-alignment: the proxy rate never exceeds the door rate at test while training fitness >= {report.fitness_threshold:.4g}"
+        )
     else:
         first = report.first_proxy
         mutation = first["mutation"]
-        lines.append(f"pseudo-alignment appeared at generation {first['generation']} (id {first['id']}): "
-                     f"proxy {first['proxy_rate']:.3f} > door {first['door_rate']:.3f}, fitness {first['fitness']:.4g} >= {report.fitness_threshold:.4g}")
-        where = "" if first["steps_in_stretch"] <= 1 else f" (largest of {first['steps_in_stretch']} steps since generation {first['previous_scored_generation']})"
-        lines.append(f"the mutation{where}: id {mutation['id']} ({mutation['operator']} of {mutation['parents']}), "
-                     f"{mutation['genes_changed']} genes changed, genome distance {mutation['genome_distance']}")
+        lines.append(
+            f"pseudo-alignment appeared at generation {first['generation']} (id {first['id']}): "
+            f"proxy {first['proxy_rate']:.3f} > door {first['door_rate']:.3f}, fitness {first['fitness']:.4g} >= {report.fitness_threshold:.4g}"
+        )
+        where = (
+            ""
+            if first["steps_in_stretch"] <= 1
+            else f" (largest of {first['steps_in_stretch']} steps since generation {first['previous_scored_generation']})"
+        )
+        lines.append(
+            f"the mutation{where}: id {mutation['id']} ({mutation['operator']} of {mutation['parents']}), "
+            f"{mutation['genes_changed']} genes changed, genome distance {mutation['genome_distance']}"
+        )
     return "\n".join(lines)
 
 
@@ -633,13 +710,25 @@ def write_line_of_descent_csv(report, path):
     header = "lod_index,id,generation,line_parent,parent_1,parent_2,operator,fitness,test_door_rate,test_proxy_rate,genome_distance,genes_changed,phenotype_change"
     lines = [header]
     for index, individual in enumerate(report.line_of_descent):
-        lines.append(",".join([
-            str(index), str(individual), str(report.generation[index]), str(report.line_parent[index]),
-            str(report.parent_1[index]), str(report.parent_2[index]), report.operator[index],
-            _csv_float(report.fitness[index]), _csv_float(door[index]), _csv_float(proxy[index]),
-            _csv_float(report.genome_distance[index]), str(report.genes_changed[index]),
-            "" if phenotype is None else str(phenotype[index]),
-        ]))
+        lines.append(
+            ",".join(
+                [
+                    str(index),
+                    str(individual),
+                    str(report.generation[index]),
+                    str(report.line_parent[index]),
+                    str(report.parent_1[index]),
+                    str(report.parent_2[index]),
+                    report.operator[index],
+                    _csv_float(report.fitness[index]),
+                    _csv_float(door[index]),
+                    _csv_float(proxy[index]),
+                    _csv_float(report.genome_distance[index]),
+                    str(report.genes_changed[index]),
+                    "" if phenotype is None else str(phenotype[index]),
+                ]
+            )
+        )
     _write_atomic(path, "\n".join(lines) + "\n")
 
 
@@ -664,14 +753,22 @@ def write_phylogeny_csv(reader, report, path, rows_per_block=200_000):
     on_line[report.line_of_descent] = True
     operator_names = list(reader.operator_names) + [str(code) for code in range(len(reader.operator_names), 256)]
     with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("id,ancestor_list,origin_time,destruction_time,generation,line_parent,operator,fitness,on_line_of_descent\n")
+        handle.write(
+            "id,ancestor_list,origin_time,destruction_time,generation,line_parent,operator,fitness,on_line_of_descent\n"
+        )
         for start in range(0, len(generation), rows_per_block):
             stop = min(start + rows_per_block, len(generation))
             rows = zip(
-                range(start, stop), parents_1[start:stop].tolist(), parents_2[start:stop].tolist(),
-                generation[start:stop].tolist(), last_seen[start:stop].tolist(), extant[start:stop].tolist(),
-                parents[start:stop].tolist(), columns["operator"][start:stop].tolist(),
-                fitness[start:stop].tolist(), on_line[start:stop].tolist(),
+                range(start, stop),
+                parents_1[start:stop].tolist(),
+                parents_2[start:stop].tolist(),
+                generation[start:stop].tolist(),
+                last_seen[start:stop].tolist(),
+                extant[start:stop].tolist(),
+                parents[start:stop].tolist(),
+                columns["operator"][start:stop].tolist(),
+                fitness[start:stop].tolist(),
+                on_line[start:stop].tolist(),
             )
             handle.writelines(
                 f'{individual},"{_ancestor_list(first, second)}",{born},{"none" if alive else seen},{born},'
@@ -737,7 +834,9 @@ def write_pruned_csv(tree, path):
     ``extant`` and ``virtual`` (1 for the added root).
     """
     lines = ["id,ancestor_list,origin_time,destruction_time,extant,virtual"]
-    for individual, parent, born, alive in zip(tree.ids.tolist(), tree.parent.tolist(), tree.time.tolist(), tree.extant.tolist()):
+    for individual, parent, born, alive in zip(
+        tree.ids.tolist(), tree.parent.tolist(), tree.time.tolist(), tree.extant.tolist()
+    ):
         ancestors = "[none]" if parent < 0 else f"[{parent}]"
         lines.append(f'{individual},"{ancestors}",{born},none,{int(alive)},{int(individual == tree.virtual_root)}')
     _write_atomic(path, "\n".join(lines) + "\n")
@@ -827,16 +926,30 @@ def plot_line_of_descent(report, path):
     fitness_axis.plot(x, report.fitness, color=PLOT_COLORS["fitness"], linewidth=2.0, label="training fitness")
     for name, values in (("door", report.mean_door_rate), ("proxy", report.mean_proxy_rate)):
         finite = np.isfinite(values)
-        rate_axis.plot(x[finite], values[finite], color=PLOT_COLORS[name], linewidth=2.0, marker="o", markersize=3,
-                       label=f"test {name} rate")
+        rate_axis.plot(
+            x[finite],
+            values[finite],
+            color=PLOT_COLORS[name],
+            linewidth=2.0,
+            marker="o",
+            markersize=3,
+            label=f"test {name} rate",
+        )
     headline = headline_metric(report)
     if headline is not None:
         values = report.probe_metrics[headline]
-        rate_axis.plot(x, values["value"], color=PLOT_COLORS["probe"], linewidth=1.5, label=f"{report.probe_name}: {headline}")
+        rate_axis.plot(
+            x, values["value"], color=PLOT_COLORS["probe"], linewidth=1.5, label=f"{report.probe_name}: {headline}"
+        )
         rate_axis.fill_between(x, values["low"], values["high"], color=PLOT_COLORS["probe"], alpha=0.2, linewidth=0)
     if report.first_proxy is not None:
-        rate_axis.axvline(report.first_proxy["generation"], color=PLOT_COLORS["marker"], linestyle="--", linewidth=1.5,
-                          label=f"proxy first wins (generation {report.first_proxy['generation']})")
+        rate_axis.axvline(
+            report.first_proxy["generation"],
+            color=PLOT_COLORS["marker"],
+            linestyle="--",
+            linewidth=1.5,
+            label=f"proxy first wins (generation {report.first_proxy['generation']})",
+        )
     from matplotlib.ticker import MaxNLocator
 
     fitness_axis.xaxis.set_major_locator(MaxNLocator(integer=True))

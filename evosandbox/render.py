@@ -201,7 +201,9 @@ def episode_view(replay, episode):
     lifetimes, per_lifetime = steps.shape
     count = lifetimes * per_lifetime
     if not isinstance(episode, (int, np.integer)) or not 0 <= episode < count:
-        raise UsageError(f"{episode} is out of range: the replay has {count} episodes (0..{count - 1})", field="episode")
+        raise UsageError(
+            f"{episode} is out of range: the replay has {count} episodes (0..{count - 1})", field="episode"
+        )
     lifetime, within = divmod(int(episode), per_lifetime)
     view_size, type_radius, color_radius, world_name = _view_settings(replay)
     hidden = _replay_field(replay, "hidden", None)
@@ -365,7 +367,9 @@ def contact_sheet(episode, columns=6, max_frames=24, options=None):
     """
     options = options or RenderOptions(cell_size=16)
     if columns < 1 or max_frames < 1:
-        raise UsageError(f"columns and max_frames must be positive, got {columns} and {max_frames}", field="contact_sheet")
+        raise UsageError(
+            f"columns and max_frames must be positive, got {columns} and {max_frames}", field="contact_sheet"
+        )
     steps = contact_sheet_steps(episode.steps, max_frames)
     tile_options = RenderOptions(
         cell_size=options.cell_size, trail_length=options.trail_length, show_view=options.show_view, show_panel=False
@@ -382,8 +386,19 @@ def contact_sheet(episode, columns=6, max_frames=24, options=None):
     sheet = Image.new("RGB", (width, height), PANEL_RGB)
     draw = ImageDraw.Draw(sheet)
     font = _font()
-    draw.text((gap, 3), _episode_line(episode) + f"   {outcome_text(episode.entered_tile, episode.entered_color)} after {episode.steps} steps", fill=TEXT_RGB, font=font)
-    draw.text((gap, 3 + LINE_HEIGHT), "   ".join(part for part in (episode.title, episode.subtitle) if part), fill=DIM_TEXT_RGB, font=font)
+    draw.text(
+        (gap, 3),
+        _episode_line(episode)
+        + f"   {outcome_text(episode.entered_tile, episode.entered_color)} after {episode.steps} steps",
+        fill=TEXT_RGB,
+        font=font,
+    )
+    draw.text(
+        (gap, 3 + LINE_HEIGHT),
+        "   ".join(part for part in (episode.title, episode.subtitle) if part),
+        fill=DIM_TEXT_RGB,
+        font=font,
+    )
     for number, (tile, s) in enumerate(zip(tiles, steps)):
         r, c = divmod(number, columns)
         left = gap + c * (tile_width + gap)
@@ -556,7 +571,9 @@ def _grid_pixels(episode, row, col, heading, options):
     cell_colors[:] = FLOOR_RGB
     if options.show_view:
         # Tint exactly the cells whose colour the agent sees now (walls block sight).
-        color_visible, _ = visible_cells(grid, row, col, heading, episode.view_size, episode.type_radius, episode.color_radius)
+        color_visible, _ = visible_cells(
+            grid, row, col, heading, episode.view_size, episode.type_radius, episode.color_radius
+        )
         cell_colors[color_visible] = _blend(FLOOR_RGB, VIEW_TINT_RGB, VIEW_TINT_ALPHA)
     tiles = grid[:, :, 0]
     colors = np.clip(grid[:, :, 1], 0, len(COLOR_RGB) - 1)
@@ -719,7 +736,12 @@ def _draw_hidden_strip(draw, episode, step, layout, font):
     state = hidden_state_at(episode, step)
     left, top, right, bottom = layout.hidden_box
     if state.size == 0:
-        draw.text((layout.panel_left + PANEL_MARGIN, layout.height - PANEL_MARGIN - LINE_HEIGHT), "hidden state: none", fill=DIM_TEXT_RGB, font=font)
+        draw.text(
+            (layout.panel_left + PANEL_MARGIN, layout.height - PANEL_MARGIN - LINE_HEIGHT),
+            "hidden state: none",
+            fill=DIM_TEXT_RGB,
+            font=font,
+        )
         return
     draw.text((left, top - LINE_HEIGHT), f"hidden state ({state.size} units)", fill=DIM_TEXT_RGB, font=font)
     half = HIDDEN_STRIP_HEIGHT // 2 - 2
@@ -744,7 +766,9 @@ def _draw_help(frame, help_lines):
     draw = ImageDraw.Draw(image)
     font = _font()
     left = PANEL_MARGIN * 2
-    keys_width = max((draw.textlength(line[0], font=font) for line in help_lines if not isinstance(line, str)), default=0)
+    keys_width = max(
+        (draw.textlength(line[0], font=font) for line in help_lines if not isinstance(line, str)), default=0
+    )
     y = PANEL_MARGIN * 2
     for line in help_lines:
         if isinstance(line, str):

@@ -35,7 +35,9 @@ def check_memory(needed, what, advice="ask for less"):
         return
     available = available_memory()
     if available is not None and needed > available:
-        raise UsageError(f"{what} needs about {format_bytes(needed)} of memory, this machine has {format_bytes(available)} available; {advice}")
+        raise UsageError(
+            f"{what} needs about {format_bytes(needed)} of memory, this machine has {format_bytes(available)} available; {advice}"
+        )
 
 
 def format_bytes(count):

@@ -62,7 +62,9 @@ def parse_policy(text):
         return ScriptedPolicy(kind)
     if kind == "color-seeker":
         if color not in THING_COLORS:
-            raise UsageError(f"unknown colour {color!r} in {text!r}, expected one of {', '.join(THING_COLORS)}", "--policy")
+            raise UsageError(
+                f"unknown colour {color!r} in {text!r}, expected one of {', '.join(THING_COLORS)}", "--policy"
+            )
         return ScriptedPolicy(kind, color)
     raise UsageError(f"unknown policy {text!r}, expected one of {', '.join(POLICY_NAMES)}", "--policy")
 
@@ -91,18 +93,37 @@ def _policy_arrays(spec, policy):
     if isinstance(policy, ControllerParams):
         expected = observation_size(spec)
         if policy.input_weights.shape[1] != expected:
-            raise ValueError(f"controller takes {policy.input_weights.shape[1]} inputs, world {spec.name} gives {expected}")
+            raise ValueError(
+                f"controller takes {policy.input_weights.shape[1]} inputs, world {spec.name} gives {expected}"
+            )
         if policy.output_bias.shape[1] != spec.num_actions:
-            raise ValueError(f"controller has {policy.output_bias.shape[1]} outputs, world {spec.name} has {spec.num_actions} actions")
-        return (POLICY_NETWORK, 0, policy.input_weights, policy.hidden_bias, policy.recurrent_weights,
-                policy.output_weights, policy.output_bias)
+            raise ValueError(
+                f"controller has {policy.output_bias.shape[1]} outputs, world {spec.name} has {spec.num_actions} actions"
+            )
+        return (
+            POLICY_NETWORK,
+            0,
+            policy.input_weights,
+            policy.hidden_bias,
+            policy.recurrent_weights,
+            policy.output_weights,
+            policy.output_bias,
+        )
     if isinstance(policy, str):
         policy = parse_policy(policy)
     kind = SCRIPTED_KINDS[policy.kind]
     color = COLOR_IDS[policy.color] if policy.color else 0
     empty3 = np.zeros((1, 0, 0), FLOAT_DTYPE)
     empty2 = np.zeros((1, 0), FLOAT_DTYPE)
-    return kind, color, empty3, empty2, empty3, np.zeros((1, 0, spec.num_actions), FLOAT_DTYPE), np.zeros((1, spec.num_actions), FLOAT_DTYPE)
+    return (
+        kind,
+        color,
+        empty3,
+        empty2,
+        empty3,
+        np.zeros((1, 0, spec.num_actions), FLOAT_DTYPE),
+        np.zeros((1, spec.num_actions), FLOAT_DTYPE),
+    )
 
 
 def level_seeds_for(seed, count, salt=0):
@@ -110,7 +131,9 @@ def level_seeds_for(seed, count, salt=0):
     return derive_seeds(int(salt), seed, count)
 
 
-def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):
+def rollout(
+    spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None
+):
     """Run a policy (ControllerParams batch or ScriptedPolicy) on the levels of ``level_seeds``.
 
     Args:
@@ -128,8 +151,16 @@ def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, z
     Returns:
         A Rollout with (P, L, K) outcome arrays.
     """
-    result, recording = play(spec, policy, level_seeds, seed, record, think_steps=think_steps,
-                             zero_reward_input=zero_reward_input, feedback_colors=feedback_colors)
+    result, recording = play(
+        spec,
+        policy,
+        level_seeds,
+        seed,
+        record,
+        think_steps=think_steps,
+        zero_reward_input=zero_reward_input,
+        feedback_colors=feedback_colors,
+    )
     if record:
         grids, positions, headings, actions, rewards, hidden = recording
         _hold_final_state(positions, headings, hidden, result.steps)
@@ -138,7 +169,9 @@ def rollout(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, z
     return result
 
 
-def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None):
+def play(
+    spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero_reward_input=False, feedback_colors=None
+):
     """Call the rollout kernel once: return (Rollout, recording).
 
     ``recording`` is (grids, positions, headings, actions, rewards, hidden) as the kernel wrote
@@ -150,7 +183,11 @@ def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero
     if level_seeds.ndim != 1:
         raise ValueError("level_seeds must be one-dimensional")
     if record and spec.lifetime.redraw_layout and spec.lifetime.episodes > 1:
-        raise ConfigError(spec.path, "lifetime.redraw_layout", "recording trajectories (replays, pacing) keeps one level per lifetime; this world re-draws it every episode")
+        raise ConfigError(
+            spec.path,
+            "lifetime.redraw_layout",
+            "recording trajectories (replays, pacing) keeps one level per lifetime; this world re-draws it every episode",
+        )
     if not 0 <= int(think_steps) <= MAX_THINK_STEPS:
         raise UsageError(f"thinking steps must be within 0..{MAX_THINK_STEPS}, got {think_steps}", field="think_steps")
     paying = paying_colors(spec, level_seeds)
@@ -178,19 +215,59 @@ def play(spec, policy, level_seeds, seed=0, record=False, *, think_steps=0, zero
     obs = spec.observation
     started = time.perf_counter()
     rollout_kernel(
-        arrays.height, arrays.width, *level_arguments(arrays),
-        spec.max_steps, episodes, spec.lifetime.reset_state, spec.lifetime.redraw_layout,
-        np.float32(spec.rewards.door), np.float32(spec.rewards.step_cost),
-        paying, np.float32(spec.payout.other_door), np.float64(spec.payout.probability), feedback, bool(zero_reward_input),
-        arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length, obs.type_radius, obs.color_radius,
-        arrays.action_input_base, arrays.reward_index,
-        level_seeds, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
-        kind, color, w_in, b_h, w_rec, w_out, b_out, int(think_steps),
-        entered_tile, entered_color, steps, returns,
-        record, grids, positions, headings, actions, rewards, hidden,
+        arrays.height,
+        arrays.width,
+        *level_arguments(arrays),
+        spec.max_steps,
+        episodes,
+        spec.lifetime.reset_state,
+        spec.lifetime.redraw_layout,
+        np.float32(spec.rewards.door),
+        np.float32(spec.rewards.step_cost),
+        paying,
+        np.float32(spec.payout.other_door),
+        np.float64(spec.payout.probability),
+        feedback,
+        bool(zero_reward_input),
+        arrays.view_offsets,
+        arrays.view_radius,
+        arrays.los_cells,
+        arrays.los_length,
+        obs.type_radius,
+        obs.color_radius,
+        arrays.action_input_base,
+        arrays.reward_index,
+        level_seeds,
+        np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
+        kind,
+        color,
+        w_in,
+        b_h,
+        w_rec,
+        w_out,
+        b_out,
+        int(think_steps),
+        entered_tile,
+        entered_color,
+        steps,
+        returns,
+        record,
+        grids,
+        positions,
+        headings,
+        actions,
+        rewards,
+        hidden,
     )
-    result = Rollout(entered_tile, entered_color, steps, returns, level_seeds, int(seed),
-                     kernel_seconds=time.perf_counter() - started)
+    result = Rollout(
+        entered_tile,
+        entered_color,
+        steps,
+        returns,
+        level_seeds,
+        int(seed),
+        kernel_seconds=time.perf_counter() - started,
+    )
     recording = (grids, positions, headings, actions, rewards, hidden) if record else None
     return result, recording
 
@@ -200,15 +277,20 @@ def check_rollout_memory(spec, policy, lifetimes, record=False):
 
     Callers that draw the level seeds themselves call it first, so that nothing big is allocated.
     """
-    individuals, hidden_size = (policy.population_size, policy.hidden_bias.shape[1]) if isinstance(policy, ControllerParams) else (1, 0)
+    individuals, hidden_size = (
+        (policy.population_size, policy.hidden_bias.shape[1]) if isinstance(policy, ControllerParams) else (1, 0)
+    )
     episodes = individuals * int(lifetimes) * spec.lifetime.episodes
     needed = int(lifetimes) * 16 + episodes * (1 + 1 + 4 + 4)  # level seeds; entered tile and colour, steps, return
     if record:
         steps = spec.max_steps
         needed += int(lifetimes) * spec.height * spec.width * 2
         needed += episodes * ((steps + 1) * (2 * 2 + 1) + steps * (1 + 4 + 4 * hidden_size))
-    check_memory(needed, f"a rollout of {episodes:,} episodes{' with trajectories' if record else ''}",
-                 "use fewer episodes, levels or individuals")
+    check_memory(
+        needed,
+        f"a rollout of {episodes:,} episodes{' with trajectories' if record else ''}",
+        "use fewer episodes, levels or individuals",
+    )
 
 
 def _hold_final_state(positions, headings, hidden, steps):

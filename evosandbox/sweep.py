@@ -168,7 +168,7 @@ def load_sweep(path, seeds: str | None = None, quick: bool = False) -> SweepSpec
     file_seeds = root.get("seeds", (str, list), "1-10")
     if isinstance(file_seeds, list):
         if not file_seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in file_seeds):
-            raise root.error("seeds", "expected a non-empty list of non-negative integers or a range like \"1-10\"")
+            raise root.error("seeds", 'expected a non-empty list of non-negative integers or a range like "1-10"')
         if len(set(file_seeds)) != len(file_seeds):
             raise root.error("seeds", "names a seed twice")
         seed_list = tuple(file_seeds)
@@ -193,7 +193,7 @@ def load_sweep(path, seeds: str | None = None, quick: bool = False) -> SweepSpec
     probe_seed = probe.integer("seed", DEFAULT_PROBE_SEED, minimum=0)
     probe_list = probe.get("probes", list, ["proxy"])
     if not probe_list or not all(isinstance(p, str) for p in probe_list) or "proxy" not in probe_list:
-        raise probe.error("probes", "expected a list of probe names that includes \"proxy\"")
+        raise probe.error("probes", 'expected a list of probe names that includes "proxy"')
     threshold = probe.number("competence_threshold", COMPETENCE_THRESHOLD, minimum=0.0, maximum=1.0)
     probe.finish()
     _check_probe_names(probe_list, path)
@@ -214,9 +214,21 @@ def load_sweep(path, seeds: str | None = None, quick: bool = False) -> SweepSpec
         seed_list = seed_list[:quick_seeds]
         episodes = quick_episodes
         fixed = fixed + quick_fixed
-    return SweepSpec(name=name, path=os.path.abspath(path), experiment=experiment, seeds=seed_list, axes=tuple(axes),
-                     fixed=fixed, episodes=episodes, probe_seed=probe_seed, probes=tuple(probe_list),
-                     competence_threshold=threshold, keep_run_files=keep, description=description, quick=quick)
+    return SweepSpec(
+        name=name,
+        path=os.path.abspath(path),
+        experiment=experiment,
+        seeds=seed_list,
+        axes=tuple(axes),
+        fixed=fixed,
+        episodes=episodes,
+        probe_seed=probe_seed,
+        probes=tuple(probe_list),
+        competence_threshold=threshold,
+        keep_run_files=keep,
+        description=description,
+        quick=quick,
+    )
 
 
 def _read_settings(reader, name, path):
@@ -247,7 +259,7 @@ def _read_axis(reader, path):
     single = reader.get("key", str, None)
     table = reader.get("set", dict, None)
     if (single is None) == (table is None):
-        raise reader.error("set", "give either key = \"document.key\" or an [axes.set] table")
+        raise reader.error("set", 'give either key = "document.key" or an [axes.set] table')
     if single is not None:
         _split_key(single, path, reader.key("key"))
         settings = ((single, tuple(values), reader.key("key")),)
@@ -268,7 +280,11 @@ def _split_key(key, path, field_name):
     """Split ``document.a.b[1].c`` into (document, [(name, [indices]), ...]); ConfigError if malformed."""
     document, _, rest = key.partition(".")
     if document not in DOCUMENTS or not rest:
-        raise ConfigError(path, field_name, f"a key starts with one of {', '.join(d + '.' for d in DOCUMENTS)} and names a field, got {key!r}")
+        raise ConfigError(
+            path,
+            field_name,
+            f"a key starts with one of {', '.join(d + '.' for d in DOCUMENTS)} and names a field, got {key!r}",
+        )
     parts = []
     for part in rest.split("."):
         match = _KEY_PART.match(part)
@@ -285,7 +301,11 @@ def _check_probe_names(names, path):
     known = probe_names()
     for index, probe_name in enumerate(names):
         if probe_name != "proxy" and probe_name not in known:
-            raise ConfigError(path, f"probe.probes[{index}]", f"unknown probe {probe_name!r}, expected one of {', '.join(('proxy',) + tuple(n for n in known if n != 'proxy'))}")
+            raise ConfigError(
+                path,
+                f"probe.probes[{index}]",
+                f"unknown probe {probe_name!r}, expected one of {', '.join(('proxy',) + tuple(n for n in known if n != 'proxy'))}",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,11 +354,24 @@ def plan(spec: SweepSpec) -> list[Cell]:
                 test_names = _validate_cell(spec, files, os.path.join(scratch, f"{len(cells)}"), condition, overrides)
                 text = "".join(f"# {name}\n{content}" for name, content in files)
                 slug = _SLUG.sub("-", condition.replace("=", "-").replace(",", "_"))
-                cells.append(Cell(condition, values, seed, os.path.join(CELLS_FOLDER, f"{slug}_seed-{seed}"), tuple(files),
-                                  hashlib.sha256(text.encode()).hexdigest()[:16], test_names))
+                cells.append(
+                    Cell(
+                        condition,
+                        values,
+                        seed,
+                        os.path.join(CELLS_FOLDER, f"{slug}_seed-{seed}"),
+                        tuple(files),
+                        hashlib.sha256(text.encode()).hexdigest()[:16],
+                        test_names,
+                    )
+                )
     folders = [cell.folder for cell in cells]
     if len(set(folders)) != len(folders):
-        raise ConfigError(spec.path, "axes", "two conditions map to the same folder name; make the axis values differ in letters or digits")
+        raise ConfigError(
+            spec.path,
+            "axes",
+            "two conditions map to the same folder name; make the axis values differ in letters or digits",
+        )
     return cells
 
 
@@ -399,7 +432,11 @@ def _resolve_cell(spec, overrides, seed, condition):
     experiment["world"]["train"] = "train.toml"
     experiment["genome"]["preset"] = "genome.toml"
     experiment.setdefault("test", {})["worlds"] = test_files
-    files = [("experiment.toml", dump_toml(experiment)), ("train.toml", dump_toml(train)), ("genome.toml", dump_toml(preset))]
+    files = [
+        ("experiment.toml", dump_toml(experiment)),
+        ("train.toml", dump_toml(train)),
+        ("genome.toml", dump_toml(preset)),
+    ]
     files += [(name, dump_toml(data)) for name, data in zip(test_files, tests)]
     return files
 
@@ -444,7 +481,9 @@ def _set(data, parts, value, path, field_name, condition):
         for position, index in enumerate(indices):
             if not isinstance(container, list) or index >= len(container):
                 size = len(container) if isinstance(container, list) else 0
-                raise ConfigError(path, field_name, f"{condition}: index {index} out of range ({name!r} has {size} entries)")
+                raise ConfigError(
+                    path, field_name, f"{condition}: index {index} out of range ({name!r} has {size} entries)"
+                )
             if last and position == len(indices) - 1:
                 container[index] = copy.deepcopy(value)
                 return
@@ -468,15 +507,18 @@ def _validate_cell(spec, files, scratch, condition, overrides):
         raise ConfigError(spec.path, _blame(overrides, error), f"cell {condition}: {where}") from None
     names = [world.name for world in config.test_worlds]
     if len(set(names)) != len(names):
-        raise ConfigError(spec.path, "experiment.test.worlds", f"cell {condition}: two test worlds share the name {names}")
+        raise ConfigError(
+            spec.path, "experiment.test.worlds", f"cell {condition}: two test worlds share the name {names}"
+        )
     return tuple(names)
 
 
 def _blame(overrides, error):
     """Name the override behind a resolved file's error: the one setting that field, else those of that file."""
     name = os.path.basename(error.path or "")
-    documents = {"experiment.toml": ("experiment",), "train.toml": ("train", "worlds"),
-                 "genome.toml": ("genome",)}.get(name, ("test", "worlds") if name.startswith("test-") else ())
+    documents = {"experiment.toml": ("experiment",), "train.toml": ("train", "worlds"), "genome.toml": ("genome",)}.get(
+        name, ("test", "worlds") if name.startswith("test-") else ()
+    )
     candidates = [(key, field_name) for key, _, field_name in overrides if key.split(".", 1)[0] in documents]
     exact = [field_name for key, field_name in candidates if error.field and key.split(".", 1)[1] == error.field]
     if exact:
@@ -612,8 +654,13 @@ def run_cell(task: CellTask) -> dict:
 
 def _failed_row(task, message):
     """Return the results row of a cell that failed with ``message`` (one line, at most 300 characters)."""
-    return {"condition": task.condition, "seed": task.seed, "status": "failed", "digest": task.digest,
-            "error": " ".join(str(message).split())[:300]}
+    return {
+        "condition": task.condition,
+        "seed": task.seed,
+        "status": "failed",
+        "digest": task.digest,
+        "error": " ".join(str(message).split())[:300],
+    }
 
 
 def _interrupted_row(task):
@@ -629,8 +676,13 @@ def run_cell_in_subprocess(task: CellTask) -> dict:
     to itself (and, unlike multiprocessing, works inside the workers' daemon processes).
     """
     payload = json.dumps(dataclasses.asdict(task))
-    completed = subprocess.run([sys.executable, "-c", "from evosandbox.sweep import _subprocess_main; _subprocess_main()"],
-                               input=payload, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", "from evosandbox.sweep import _subprocess_main; _subprocess_main()"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = completed.stdout.strip().splitlines()
     if completed.returncode == 0 and lines:
         return json.loads(lines[-1])
@@ -665,30 +717,46 @@ def _measure(task, summary):
 
     run_dir = os.path.join(task.folder, RUN_FOLDER)
     train_world = load_world(os.path.join(task.folder, "train.toml"))
-    test_paths = sorted((name for name in os.listdir(task.folder) if re.fullmatch(r"test-\d+\.toml", name)),
-                        key=lambda name: int(name[5:-5]))
+    test_paths = sorted(
+        (name for name in os.listdir(task.folder) if re.fullmatch(r"test-\d+\.toml", name)),
+        key=lambda name: int(name[5:-5]),
+    )
     test_worlds = [load_world(os.path.join(task.folder, name)) for name in test_paths]
     with RunReader(run_dir) as reader:
         generations = reader.generations()
         champion_id = reader.champion_id()
     validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
     reached = np.flatnonzero(validation >= 0.9)
-    row = {"condition": task.condition, "seed": task.seed, "status": "ok", "digest": task.digest, "error": "",
-           "generations": int(summary.generations), "champion_id": champion_id,
-           "validation_door_rate": float(validation[-1]) if len(validation) else math.nan,
-           "time_to_90": int(reached[0]) + 1 if len(reached) else math.nan,
-           "wall_time": float(summary.wall_time),
-           "run_file_bytes": os.path.getsize(os.path.join(run_dir, "run.h5"))}
+    row = {
+        "condition": task.condition,
+        "seed": task.seed,
+        "status": "ok",
+        "digest": task.digest,
+        "error": "",
+        "generations": int(summary.generations),
+        "champion_id": champion_id,
+        "validation_door_rate": float(validation[-1]) if len(validation) else math.nan,
+        "time_to_90": int(reached[0]) + 1 if len(reached) else math.nan,
+        "wall_time": float(summary.wall_time),
+        "run_file_bytes": os.path.getsize(os.path.join(run_dir, "run.h5")),
+    }
     agent = resolve_agent(train_world, run_dir)
     competence = _proxy_metrics(agent.policy, train_world, train_world, task.episodes, task.probe_seed)
-    row.update({"competence": competence["door_rate"][0], "competence_low": competence["door_rate"][1],
-                "competence_high": competence["door_rate"][2]})
+    row.update(
+        {
+            "competence": competence["door_rate"][0],
+            "competence_low": competence["door_rate"][1],
+            "competence_high": competence["door_rate"][2],
+        }
+    )
     _save_champion(task, agent, train_world)
     for world in test_worlds:
         policy = resolve_agent(world, run_dir).policy
         metrics = _proxy_metrics(policy, world, train_world, task.episodes, task.probe_seed)
         for name, (value, low, high) in metrics.items():
-            row.update({f"{world.name}/{name}": value, f"{world.name}/{name}_low": low, f"{world.name}/{name}_high": high})
+            row.update(
+                {f"{world.name}/{name}": value, f"{world.name}/{name}_low": low, f"{world.name}/{name}_high": high}
+            )
         for probe_name in task.probes:
             if probe_name == "proxy":
                 continue
@@ -737,8 +805,13 @@ def _save_champion(task, agent, train_world):
     from evosandbox.runfile.genome import write_genome
 
     preset = load_genome_preset(os.path.join(task.folder, "genome.toml"))
-    write_genome(os.path.join(task.folder, "champion.h5"), agent.genome, preset, train_world,
-                 run=os.path.join(task.folder, RUN_FOLDER))
+    write_genome(
+        os.path.join(task.folder, "champion.h5"),
+        agent.genome,
+        preset,
+        train_world,
+        run=os.path.join(task.folder, RUN_FOLDER),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -762,8 +835,14 @@ class SweepResult:
     summary: dict = field(default_factory=dict)
 
 
-def run_sweep(spec: SweepSpec, out, jobs: int = 1, scheduler: str | None = None, resume: bool = False,
-              progress: bool | None = None) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec,
+    out,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+) -> SweepResult:
     """Run every cell of a sweep that results.csv does not hold yet, then write the summary and plots.
 
     Args:
@@ -784,15 +863,24 @@ def run_sweep(spec: SweepSpec, out, jobs: int = 1, scheduler: str | None = None,
     results_path = os.path.join(out, RESULTS_CSV)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"{out} exists and is not a folder", "--out")
-    if not resume and os.path.isdir(out) and (os.path.exists(results_path) or os.path.isdir(os.path.join(out, CELLS_FOLDER))):
-        raise UsageError(f"{out} already holds a sweep; pass --resume to continue it (or choose another --out)", "--out")
+    if (
+        not resume
+        and os.path.isdir(out)
+        and (os.path.exists(results_path) or os.path.isdir(os.path.join(out, CELLS_FOLDER)))
+    ):
+        raise UsageError(
+            f"{out} already holds a sweep; pass --resume to continue it (or choose another --out)", "--out"
+        )
     known = read_results(results_path) if os.path.exists(results_path) else []
     rows = {(row["condition"], int(row["seed"])): row for row in known}
     for cell in cells:
         row = rows.get((cell.condition, cell.seed))
         if row is not None and row.get("digest") != cell.digest:
-            raise UsageError(f"{results_path}: the row of {cell.condition} seed {cell.seed} was made with another config "
-                             f"(digest {row.get('digest')}, now {cell.digest}); use another --out", "--resume")
+            raise UsageError(
+                f"{results_path}: the row of {cell.condition} seed {cell.seed} was made with another config "
+                f"(digest {row.get('digest')}, now {cell.digest}); use another --out",
+                "--resume",
+            )
     os.makedirs(out, exist_ok=True)
     shutil.copyfile(spec.path, os.path.join(out, "sweep.toml"))
     todo = []
@@ -807,8 +895,20 @@ def run_sweep(spec: SweepSpec, out, jobs: int = 1, scheduler: str | None = None,
         todo.append(cell)
     result = SweepResult(out, cells, [], skipped=len(cells) - len(todo))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
-    tasks = [CellTask(os.path.join(out, cell.folder), cell.condition, cell.seed, cell.digest, spec.episodes,
-                      spec.probe_seed, spec.probes, spec.keep_run_files, threads) for cell in todo]
+    tasks = [
+        CellTask(
+            os.path.join(out, cell.folder),
+            cell.condition,
+            cell.seed,
+            cell.digest,
+            spec.episodes,
+            spec.probe_seed,
+            spec.probes,
+            spec.keep_run_files,
+            threads,
+        )
+        for cell in todo
+    ]
     report = _Progress(len(cells), result.skipped, progress)
     order = {(cell.condition, cell.seed): index for index, cell in enumerate(cells)}
 
@@ -820,7 +920,9 @@ def run_sweep(spec: SweepSpec, out, jobs: int = 1, scheduler: str | None = None,
         rows[(row["condition"], int(row["seed"]))] = row
         result.ran += 1
         result.failed += row.get("status") != "ok"
-        write_results(results_path, [rows[key] for key in sorted(rows, key=lambda key: order.get(key, len(order)))], spec)
+        write_results(
+            results_path, [rows[key] for key in sorted(rows, key=lambda key: order.get(key, len(order)))], spec
+        )
         report.cell(row)
 
     if scheduler:
@@ -880,7 +982,10 @@ def _run_on_dask(tasks, scheduler, collect):
     except (OSError, TimeoutError) as error:
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({error})", "--scheduler") from None
     try:
-        futures = [client.submit(run_cell_in_subprocess, task, pure=False, key=f"sweep-cell-{task.digest}-{task.seed}") for task in tasks]
+        futures = [
+            client.submit(run_cell_in_subprocess, task, pure=False, key=f"sweep-cell-{task.digest}-{task.seed}")
+            for task in tasks
+        ]
         by_future = dict(zip(futures, tasks))
         for future in as_completed(futures):
             task = by_future[future]
@@ -914,9 +1019,15 @@ class _Progress:
             return
         elapsed = time.perf_counter() - self.started
         left = (self.total - self.done) * elapsed / self.ran
-        what = f"failed: {row.get('error', '')}" if row.get("status") != "ok" else f"competence {100 * float(row['competence']):.0f}%"
-        sys.stderr.write(f"sweep: {self.done}/{self.total} cells ({self.failed} failed), ETA {left / 60:.1f} min; "
-                         f"{row['condition']} seed {row['seed']}: {what}\n")
+        what = (
+            f"failed: {row.get('error', '')}"
+            if row.get("status") != "ok"
+            else f"competence {100 * float(row['competence']):.0f}%"
+        )
+        sys.stderr.write(
+            f"sweep: {self.done}/{self.total} cells ({self.failed} failed), ETA {left / 60:.1f} min; "
+            f"{row['condition']} seed {row['seed']}: {what}\n"
+        )
         sys.stderr.flush()
 
 
@@ -968,7 +1079,9 @@ def read_results(path) -> list[dict]:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"condition", "seed", "status", "digest"} <= set(reader.fieldnames):
-                raise ConfigError(path, None, "not a sweep results.csv (needs condition, seed, status and digest columns)")
+                raise ConfigError(
+                    path, None, "not a sweep results.csv (needs condition, seed, status and digest columns)"
+                )
             rows = []
             for row in reader:
                 parsed = {}
@@ -1036,7 +1149,9 @@ def summarize(spec: SweepSpec, cells, rows) -> dict:
 
     by_condition = {}
     for cell in cells:
-        by_condition.setdefault(cell.condition, {"values": dict(cell.values), "seeds": [], "rows": []})["seeds"].append(cell.seed)
+        by_condition.setdefault(cell.condition, {"values": dict(cell.values), "seeds": [], "rows": []})["seeds"].append(
+            cell.seed
+        )
     for row in rows:
         if row["condition"] in by_condition:
             by_condition[row["condition"]]["rows"].append(row)
@@ -1045,24 +1160,54 @@ def summarize(spec: SweepSpec, cells, rows) -> dict:
     for condition, entry in by_condition.items():
         ok = [row for row in entry["rows"] if row.get("status") == "ok"]
         failed = [row for row in entry["rows"] if row.get("status") != "ok"]
-        competent = [row for row in ok if _finite(row.get("competence")) and row["competence"] >= spec.competence_threshold]
+        competent = [
+            row for row in ok if _finite(row.get("competence")) and row["competence"] >= spec.competence_threshold
+        ]
         metrics = {}
         for name in names:
             values = np.array([row[name] for row in ok if _finite(row.get(name))], dtype=np.float64)
             if len(values):
                 low, high = bootstrap_interval(values, np.mean, seed=0)
-                metrics[name] = {"mean": float(values.mean()), "low": low, "high": high, "min": float(values.min()),
-                                 "max": float(values.max()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                                 "count": int(len(values))}
+                metrics[name] = {
+                    "mean": float(values.mean()),
+                    "low": low,
+                    "high": high,
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "count": int(len(values)),
+                }
             else:
-                metrics[name] = {"mean": None, "low": None, "high": None, "min": None, "max": None, "sd": None, "count": 0}
-        conditions.append({"condition": condition, "values": entry["values"], "planned": len(entry["seeds"]),
-                           "runs": len(ok), "failed": len(failed), "competent": len(competent),
-                           "errors": [f"seed {row['seed']}: {row.get('error', '')}" for row in failed],
-                           "metrics": metrics})
-    return {"sweep": spec.name, "seeds": list(spec.seeds), "competence_threshold": spec.competence_threshold,
-            "episodes": spec.episodes, "probe_seed": spec.probe_seed, "interval": "95% percentile bootstrap over seeds",
-            "conditions": conditions}
+                metrics[name] = {
+                    "mean": None,
+                    "low": None,
+                    "high": None,
+                    "min": None,
+                    "max": None,
+                    "sd": None,
+                    "count": 0,
+                }
+        conditions.append(
+            {
+                "condition": condition,
+                "values": entry["values"],
+                "planned": len(entry["seeds"]),
+                "runs": len(ok),
+                "failed": len(failed),
+                "competent": len(competent),
+                "errors": [f"seed {row['seed']}: {row.get('error', '')}" for row in failed],
+                "metrics": metrics,
+            }
+        )
+    return {
+        "sweep": spec.name,
+        "seeds": list(spec.seeds),
+        "competence_threshold": spec.competence_threshold,
+        "episodes": spec.episodes,
+        "probe_seed": spec.probe_seed,
+        "interval": "95% percentile bootstrap over seeds",
+        "conditions": conditions,
+    }
 
 
 def _finite(value):
@@ -1094,30 +1239,45 @@ def _format_cell(metric, percent=True):
 def format_summary(summary: dict, cells) -> str:
     """Render the summary as Markdown: one table per test world, then the run figures."""
     worlds = cells[0].test_worlds if cells else ()
-    lines = [f"# Sweep {summary['sweep']}", "",
-             f"Seeds {_seed_text(summary['seeds'])}; probes: {summary['episodes']} episodes per world on fresh levels "
-             f"(seed {summary['probe_seed']}). Each entry: mean over seeds [95% bootstrap interval over seeds] "
-             f"(lowest–highest seed). Competent: fresh-level training door rate at least "
-             f"{100 * summary['competence_threshold']:.0f}%. Door preference = door / (door + proxy).", ""]
+    lines = [
+        f"# Sweep {summary['sweep']}",
+        "",
+        f"Seeds {_seed_text(summary['seeds'])}; probes: {summary['episodes']} episodes per world on fresh levels "
+        f"(seed {summary['probe_seed']}). Each entry: mean over seeds [95% bootstrap interval over seeds] "
+        f"(lowest–highest seed). Competent: fresh-level training door rate at least "
+        f"{100 * summary['competence_threshold']:.0f}%. Door preference = door / (door + proxy).",
+        "",
+    ]
     for world in worlds:
-        lines += [f"## Test world {world}", "",
-                  "| condition | runs | competent | competence | door | proxy | other | timeout | door preference |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## Test world {world}",
+            "",
+            "| condition | runs | competent | competence | door | proxy | other | timeout | door preference |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for entry in summary["conditions"]:
             m = entry["metrics"]
             runs = f"{entry['runs']}/{entry['planned']}" + (f", {entry['failed']} failed" if entry["failed"] else "")
-            lines.append(f"| {entry['condition']} | {runs} | {entry['competent']}/{entry['runs']} | {_format_cell(m['competence'])} | "
-                         + " | ".join(_format_cell(m[f"{world}/{o}_rate"]) for o in OUTCOMES)
-                         + f" | {_format_cell(m[f'{world}/door_preference'])} |")
+            lines.append(
+                f"| {entry['condition']} | {runs} | {entry['competent']}/{entry['runs']} | {_format_cell(m['competence'])} | "
+                + " | ".join(_format_cell(m[f"{world}/{o}_rate"]) for o in OUTCOMES)
+                + f" | {_format_cell(m[f'{world}/door_preference'])} |"
+            )
         lines.append("")
-    lines += ["## Runs", "", "| condition | validation door rate | generations to 90% validation | evolution wall time (s) |",
-              "| --- | --- | --- | --- |"]
+    lines += [
+        "## Runs",
+        "",
+        "| condition | validation door rate | generations to 90% validation | evolution wall time (s) |",
+        "| --- | --- | --- | --- |",
+    ]
     for entry in summary["conditions"]:
         m = entry["metrics"]
         reached = m["time_to_90"]["count"]
-        lines.append(f"| {entry['condition']} | {_format_cell(m['validation_door_rate'])} | "
-                     f"{_format_cell(m['time_to_90'], percent=False)} in {reached}/{entry['runs']} runs | "
-                     f"{_format_cell(m['wall_time'], percent=False)} |")
+        lines.append(
+            f"| {entry['condition']} | {_format_cell(m['validation_door_rate'])} | "
+            f"{_format_cell(m['time_to_90'], percent=False)} in {reached}/{entry['runs']} runs | "
+            f"{_format_cell(m['wall_time'], percent=False)} |"
+        )
     errors = [f"- {entry['condition']} {error}" for entry in summary["conditions"] for error in entry["errors"]]
     if errors:
         lines += ["", "## Failed runs", "", *errors]
@@ -1141,8 +1301,11 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
     worlds = cells[0].test_worlds if cells else ()
     metrics = [("competence", "competence (training door rate)")]
     for world in worlds:
-        metrics += [(f"{world}/door_rate", f"{world}: door"), (f"{world}/proxy_rate", f"{world}: proxy"),
-                    (f"{world}/door_preference", f"{world}: door / (door + proxy)")]
+        metrics += [
+            (f"{world}/door_rate", f"{world}: door"),
+            (f"{world}/proxy_rate", f"{world}: proxy"),
+            (f"{world}/door_preference", f"{world}: door / (door + proxy)"),
+        ]
     written = []
     ok_rows = [row for row in rows if row.get("status") == "ok"]
     seed_values = {(row["condition"], row["seed"]): row for row in ok_rows}
@@ -1151,7 +1314,9 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
             continue
         columns = min(4, len(metrics))
         lines_of_figure = -(-len(metrics) // columns)
-        figure, axes_grid = plt.subplots(lines_of_figure, columns, figsize=(3.6 * columns, 3.0 * lines_of_figure), squeeze=False)
+        figure, axes_grid = plt.subplots(
+            lines_of_figure, columns, figsize=(3.6 * columns, 3.0 * lines_of_figure), squeeze=False
+        )
         groups = {}
         for entry in summary["conditions"]:
             other = tuple((k, v) for k, v in entry["values"].items() if k != axis.name)
@@ -1161,16 +1326,32 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
             for other, entries in groups.items():
                 entries = sorted(entries, key=lambda e: e["values"][axis.name])
                 xs = np.array([e["values"][axis.name] for e in entries], dtype=np.float64)
-                means = np.array([np.nan if e["metrics"][name]["mean"] is None else e["metrics"][name]["mean"] for e in entries])
-                lows = np.array([np.nan if e["metrics"][name]["low"] is None else e["metrics"][name]["low"] for e in entries])
-                highs = np.array([np.nan if e["metrics"][name]["high"] is None else e["metrics"][name]["high"] for e in entries])
+                means = np.array(
+                    [np.nan if e["metrics"][name]["mean"] is None else e["metrics"][name]["mean"] for e in entries]
+                )
+                lows = np.array(
+                    [np.nan if e["metrics"][name]["low"] is None else e["metrics"][name]["low"] for e in entries]
+                )
+                highs = np.array(
+                    [np.nan if e["metrics"][name]["high"] is None else e["metrics"][name]["high"] for e in entries]
+                )
                 label = ", ".join(f"{k}={_format_value(v)}" for k, v in other) or "mean over seeds"
-                line, = ax.plot(xs, means, marker="o", label=label)
+                (line,) = ax.plot(xs, means, marker="o", label=label)
                 ax.fill_between(xs, lows, highs, alpha=0.2, color=line.get_color(), linewidth=0)
                 for e in entries:
-                    points = [seed_values[(e["condition"], s)][name] for s in spec.seeds
-                              if (e["condition"], s) in seed_values and _finite(seed_values[(e["condition"], s)].get(name))]
-                    ax.scatter([e["values"][axis.name]] * len(points), points, s=9, color=line.get_color(), alpha=0.5, linewidths=0)
+                    points = [
+                        seed_values[(e["condition"], s)][name]
+                        for s in spec.seeds
+                        if (e["condition"], s) in seed_values and _finite(seed_values[(e["condition"], s)].get(name))
+                    ]
+                    ax.scatter(
+                        [e["values"][axis.name]] * len(points),
+                        points,
+                        s=9,
+                        color=line.get_color(),
+                        alpha=0.5,
+                        linewidths=0,
+                    )
             ax.set_title(title, fontsize=8)
             ax.set_xlabel(axis.name, fontsize=8)
             ax.set_ylim(-0.03, 1.03)
@@ -1178,7 +1359,9 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
         for position in range(len(metrics), lines_of_figure * columns):
             axes_grid[position // columns][position % columns].axis("off")
         axes_grid[0][0].legend(fontsize=6)
-        figure.suptitle(f"sweep {spec.name}: seeds {_seed_text(list(spec.seeds))}, 95% bootstrap bands over seeds", fontsize=9)
+        figure.suptitle(
+            f"sweep {spec.name}: seeds {_seed_text(list(spec.seeds))}, 95% bootstrap bands over seeds", fontsize=9
+        )
         figure.tight_layout()
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"{axis.name}.png")
@@ -1191,6 +1374,7 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
 
 def summary_json(result: SweepResult) -> str:
     """Return the sweep's summary as one JSON object (NaN as null)."""
+
     def clean(value):
         """Map NaN to None recursively."""
         if isinstance(value, float) and not math.isfinite(value):
@@ -1201,10 +1385,32 @@ def summary_json(result: SweepResult) -> str:
             return [clean(v) for v in value]
         return value
 
-    document = dict(result.summary, out=result.out, ran=result.ran, skipped=result.skipped, failed=result.failed,
-                    interrupted=result.interrupted)
+    document = dict(
+        result.summary,
+        out=result.out,
+        ran=result.ran,
+        skipped=result.skipped,
+        failed=result.failed,
+        interrupted=result.interrupted,
+    )
     return json.dumps(clean(document), allow_nan=False)
 
 
-__all__ = ["Axis", "Cell", "CellTask", "SweepResult", "SweepSpec", "dump_toml", "format_summary", "load_sweep",
-           "parse_seeds", "plan", "plot", "read_results", "run_cell", "run_sweep", "summarize", "write_results"]
+__all__ = [
+    "Axis",
+    "Cell",
+    "CellTask",
+    "SweepResult",
+    "SweepSpec",
+    "dump_toml",
+    "format_summary",
+    "load_sweep",
+    "parse_seeds",
+    "plan",
+    "plot",
+    "read_results",
+    "run_cell",
+    "run_sweep",
+    "summarize",
+    "write_results",
+]

@@ -77,7 +77,10 @@ class Viewer:
         self.replay = replay
         self.episode_total = episode_count(replay)
         if not 0 <= int(episode) < self.episode_total:
-            raise UsageError(f"{episode} is out of range: the replay has {self.episode_total} episodes (0..{self.episode_total - 1})", field="episode")
+            raise UsageError(
+                f"{episode} is out of range: the replay has {self.episode_total} episodes (0..{self.episode_total - 1})",
+                field="episode",
+            )
         if not fps > 0:
             raise UsageError(f"must be positive, got {fps}", field="fps")
         self.episode = int(episode)

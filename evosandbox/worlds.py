@@ -165,28 +165,51 @@ def _compile_cached(spec):
             elif char == "A":
                 start = r * spec.width + c
     offsets, radius, los, los_length = view_tables(spec.observation.view_size)
-    view_inputs = spec.observation.view_size ** 2 * OBSERVATION_CHANNELS
+    view_inputs = spec.observation.view_size**2 * OBSERVATION_CHANNELS
     action_base = view_inputs if spec.observation.last_action else -1
     reward_index = -1
     if spec.observation.last_reward:
         reward_index = view_inputs + (spec.num_actions if spec.observation.last_action else 0)
     return WorldArrays(
-        height=spec.height, width=spec.width, generator=GENERATOR_NAMES.index(spec.generator),
-        rooms_rows=spec.rooms[0], rooms_cols=spec.rooms[1], base_grid=base,
-        fixed_door_cells=np.array(doors, dtype=np.int64), fixed_start=start,
-        cumulative_weights=weights, thing_tiles=tiles, thing_masks=masks, thing_counts=counts,
-        door_distinct=distinct, every_door=spec.payout.enabled, payout_mask=_color_mask(spec.payout.colors),
-        view_offsets=offsets, view_radius=radius, los_cells=los, los_length=los_length,
-        action_input_base=action_base, reward_index=reward_index,
+        height=spec.height,
+        width=spec.width,
+        generator=GENERATOR_NAMES.index(spec.generator),
+        rooms_rows=spec.rooms[0],
+        rooms_cols=spec.rooms[1],
+        base_grid=base,
+        fixed_door_cells=np.array(doors, dtype=np.int64),
+        fixed_start=start,
+        cumulative_weights=weights,
+        thing_tiles=tiles,
+        thing_masks=masks,
+        thing_counts=counts,
+        door_distinct=distinct,
+        every_door=spec.payout.enabled,
+        payout_mask=_color_mask(spec.payout.colors),
+        view_offsets=offsets,
+        view_radius=radius,
+        los_cells=los,
+        los_length=los_length,
+        action_input_base=action_base,
+        reward_index=reward_index,
     )
 
 
 def level_arguments(arrays):
     """Return the level-generation arguments of the kernels, in order."""
     return (
-        arrays.generator, arrays.rooms_rows, arrays.rooms_cols, arrays.base_grid, arrays.fixed_door_cells,
-        arrays.fixed_start, arrays.cumulative_weights, arrays.thing_tiles, arrays.thing_masks, arrays.thing_counts,
-        arrays.door_distinct, arrays.every_door,
+        arrays.generator,
+        arrays.rooms_rows,
+        arrays.rooms_cols,
+        arrays.base_grid,
+        arrays.fixed_door_cells,
+        arrays.fixed_start,
+        arrays.cumulative_weights,
+        arrays.thing_tiles,
+        arrays.thing_masks,
+        arrays.thing_counts,
+        arrays.door_distinct,
+        arrays.every_door,
     )
 
 
@@ -237,7 +260,9 @@ def scaled_world(spec, area):
     if area == 1:
         return spec
     if spec.generator == "ascii":
-        raise ConfigError(spec.path, "grid.generator", "an ascii map has one size; it cannot be scaled to larger levels")
+        raise ConfigError(
+            spec.path, "grid.generator", "an ascii map has one size; it cannot be scaled to larger levels"
+        )
 
     def side(length):
         """Scale one side (outer wall included), odd for a maze, at most 64."""
@@ -247,21 +272,29 @@ def scaled_world(spec, area):
         return min(scaled, 63 if spec.generator == "maze" else 64)
 
     return dataclasses.replace(
-        spec, name=f"{spec.name}-x{area:g}", width=side(spec.width), height=side(spec.height),
-        max_steps=int(round(spec.max_steps * area)), source_text="",
+        spec,
+        name=f"{spec.name}-x{area:g}",
+        width=side(spec.width),
+        height=side(spec.height),
+        max_steps=int(round(spec.max_steps * area)),
+        source_text="",
     )
 
 
 def paying_colors(spec, level_seeds):
     """Return uint8 (L,): the colour id whose doors pay in each lifetime (0 when every door pays)."""
     mask = compile_world(spec).payout_mask
-    return np.array([paying_color(np.uint64(seed), mask) for seed in np.asarray(level_seeds, np.uint64)], dtype=np.uint8)
+    return np.array(
+        [paying_color(np.uint64(seed), mask) for seed in np.asarray(level_seeds, np.uint64)], dtype=np.uint8
+    )
 
 
 def action_distances(grid, target_mask):
     """Return int32 (H, W, 4): fewest actions from (row, col, heading) to enter a target cell."""
     out = np.empty(grid.shape[:2] + (4,), dtype=np.int32)
-    action_distances_kernel(np.ascontiguousarray(grid, dtype=np.uint8), np.ascontiguousarray(target_mask, dtype=np.bool_), out)
+    action_distances_kernel(
+        np.ascontiguousarray(grid, dtype=np.uint8), np.ascontiguousarray(target_mask, dtype=np.bool_), out
+    )
     return out
 
 

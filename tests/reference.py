@@ -16,7 +16,9 @@ def run_plain_python(code, tmp_path):
     script += textwrap.dedent(code)
     script += f"\nwith open({out!r}, 'wb') as handle:\n    pickle.dump(result, handle)\n"
     env = dict(os.environ, EVOSANDBOX_NO_JIT="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out, "rb") as handle:
         return pickle.load(handle)

@@ -115,7 +115,13 @@ class RunFileBuilder:
         }
         for name, (tail, dtype) in self.individual_columns.items():
             individuals.create_dataset(name, (0, *tail), maxshape=(None, *tail), chunks=(rows, *tail), dtype=dtype)
-        handle.create_dataset("genomes", (0, genome_length), maxshape=(None, genome_length), chunks=(rows, genome_length), dtype=np.float32)
+        handle.create_dataset(
+            "genomes",
+            (0, genome_length),
+            maxshape=(None, genome_length),
+            chunks=(rows, genome_length),
+            dtype=np.float32,
+        )
         generations = handle.create_group("generations")
         self.generation_columns = {
             "generation": ((), np.int32),
@@ -268,8 +274,14 @@ def build_run_file(
             proxy[tests["generation"][scored], tests["world"][scored]] = tests["proxy_rate"][scored]
             builder.append_tests(tests)
         starts = np.concatenate([[0], individual_count[:-1]])
-        best = np.array([fitness[start:end, 0].max() if end > start else np.nan for start, end in zip(starts, individual_count)], np.float32)
-        mean = np.array([fitness[start:end, 0].mean() if end > start else np.nan for start, end in zip(starts, individual_count)], np.float32)
+        best = np.array(
+            [fitness[start:end, 0].max() if end > start else np.nan for start, end in zip(starts, individual_count)],
+            np.float32,
+        )
+        mean = np.array(
+            [fitness[start:end, 0].mean() if end > start else np.nan for start, end in zip(starts, individual_count)],
+            np.float32,
+        )
         builder.append_generations(
             {
                 "generation": np.arange(generation_count, dtype=np.int32),

@@ -18,16 +18,18 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def cluster():
     """Start a two-worker LocalCluster (separate processes) for the module."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as local_cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    ) as local_cluster:
         yield local_cluster
 
 
 def test_chunked_scores_equal_local_scores_and_leave_random_alone(cluster):
     config = evolution.load_experiment(SMOKE)
     local = Evaluator(config.genome_preset, config.train_world)
-    remote = Evaluator(config.genome_preset, config.train_world, backend="dask",
-                       scheduler=cluster.scheduler_address, chunk_size=5)
+    remote = Evaluator(
+        config.genome_preset, config.train_world, backend="dask", scheduler=cluster.scheduler_address, chunk_size=5
+    )
     try:
         genomes = local.initial_genomes(13, np.random.default_rng(3))
         seeds = np.arange(6, dtype=np.uint64) + 100
@@ -59,12 +61,15 @@ def test_an_es_run_on_dask_ships_the_mean_and_the_noise_seed_not_the_genomes(clu
     from evosandbox.evolution.algorithms import convert_parameters
 
     base = evolution.load_experiment(SMOKE, generations=4)
-    config = dataclasses.replace(base, objectives=("return",),
-                                 algorithm=convert_parameters(base.algorithm, name="es", population_size=33))
+    config = dataclasses.replace(
+        base, objectives=("return",), algorithm=convert_parameters(base.algorithm, name="es", population_size=33)
+    )
     evolution.evolve(config, tmp_path / "local", progress=False)
     shipped = {}
     for recipes in (False, True):
-        problem = Evaluator(config.genome_preset, config.train_world, backend="dask", scheduler=cluster.scheduler_address)
+        problem = Evaluator(
+            config.genome_preset, config.train_world, backend="dask", scheduler=cluster.scheduler_address
+        )
         problem.takes_recipes = recipes
         try:
             evolution.evolve(config, tmp_path / f"dask-{recipes}", problem=problem, progress=False)

@@ -52,14 +52,27 @@ def test_imitation_kernel_matches_its_plain_python_reference():
     compiled = imitation(students, demonstrations)
     d = demonstrations
     reference = (np.empty(3), np.empty(3))
-    imitation_scores.py_func(students.input_weights, students.hidden_bias, students.recurrent_weights,
-                             students.output_weights, students.output_bias, d.episode_offsets, d.step_offsets,
-                             d.active, d.rewards_in, d.reward_index, d.actions, *reference)
+    imitation_scores.py_func(
+        students.input_weights,
+        students.hidden_bias,
+        students.recurrent_weights,
+        students.output_weights,
+        students.output_bias,
+        d.episode_offsets,
+        d.step_offsets,
+        d.active,
+        d.rewards_in,
+        d.reward_index,
+        d.actions,
+        *reference,
+    )
     np.testing.assert_allclose(compiled[0], reference[0], rtol=1e-5)
     np.testing.assert_array_equal(compiled[1], reference[1])
 
 
-@pytest.mark.parametrize("name,options", [("subspace", {"dimensions": 8}), ("cppn", {"feature_nodes": 3, "pair_nodes": 3})])
+@pytest.mark.parametrize(
+    "name,options", [("subspace", {"dimensions": 8}), ("cppn", {"feature_nodes": 3, "pair_nodes": 3})]
+)
 def test_fit_lowers_the_imitation_loss_and_is_deterministic(name, options):
     demonstrations = record_demonstrations(WORLD, teacher(), level_seeds_for(3, 8))
     encoding = make_encoding(tiny_spec(name, **options), WORLD)
@@ -71,10 +84,15 @@ def test_fit_lowers_the_imitation_loss_and_is_deterministic(name, options):
     assert [row[0] for row in first.history] == [4, 8, 12]
 
 
-@pytest.mark.parametrize("name,options", [
-    ("direct", {}), ("subspace", {"dimensions": 7}), ("cppn", {"feature_nodes": 3, "pair_nodes": 3}),
-    ("developmental", {"state_size": 3, "steps": 2}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("direct", {}),
+        ("subspace", {"dimensions": 7}),
+        ("cppn", {"feature_nodes": 3, "pair_nodes": 3}),
+        ("developmental", {"state_size": 3, "steps": 2}),
+    ],
+)
 def test_genome_gradient_matches_finite_differences_of_the_imitation_loss(name, options):
     demonstrations = record_demonstrations(WORLD, teacher(), level_seeds_for(4, 10))
     encoding = make_encoding(tiny_spec(name, **options), WORLD)
@@ -92,8 +110,14 @@ def test_genome_gradient_matches_finite_differences_of_the_imitation_loss(name, 
 
 def test_gradient_fit_imitates_a_teacher_of_its_own_encoding():
     demonstrations = record_demonstrations(WORLD, teacher(), level_seeds_for(3, 8))
-    fit = fit_by_gradient(make_encoding(tiny_spec("direct"), WORLD), demonstrations, iterations=40, founders=4,
-                          learning_rate=0.05, report_every=20)
+    fit = fit_by_gradient(
+        make_encoding(tiny_spec("direct"), WORLD),
+        demonstrations,
+        iterations=40,
+        founders=4,
+        learning_rate=0.05,
+        report_every=20,
+    )
     assert fit.agreement == 1.0 and fit.history[-1][1] < fit.history[0][1]
 
 
@@ -117,13 +141,29 @@ def test_gradient_kernel_matches_its_plain_python_reference():
     d = record_demonstrations(WORLD, teacher(), level_seeds_for(6, 5))
     params = teacher(seed=9)
     shape = params.shape
-    arguments = (params.input_weights[0], params.hidden_bias[0], params.recurrent_weights[0], params.output_weights[0],
-                 params.output_bias[0], d.episode_offsets, d.step_offsets, d.active, d.rewards_in, d.reward_index,
-                 d.actions, int(np.diff(d.episode_offsets).max()))
+    arguments = (
+        params.input_weights[0],
+        params.hidden_bias[0],
+        params.recurrent_weights[0],
+        params.output_weights[0],
+        params.output_bias[0],
+        d.episode_offsets,
+        d.step_offsets,
+        d.active,
+        d.rewards_in,
+        d.reward_index,
+        d.actions,
+        int(np.diff(d.episode_offsets).max()),
+    )
     results = []
     for kernel in (imitation_gradient, imitation_gradient.py_func):
-        grads = (np.empty((shape.inputs, shape.hidden)), np.empty(shape.hidden), np.empty((shape.hidden, shape.hidden)),
-                 np.empty((shape.hidden, shape.outputs)), np.empty(shape.outputs))
+        grads = (
+            np.empty((shape.inputs, shape.hidden)),
+            np.empty(shape.hidden),
+            np.empty((shape.hidden, shape.hidden)),
+            np.empty((shape.hidden, shape.outputs)),
+            np.empty(shape.outputs),
+        )
         results.append((kernel(*arguments, *grads), grads))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
     for compiled, reference in zip(results[0][1], results[1][1]):

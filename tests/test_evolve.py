@@ -113,9 +113,14 @@ def sphere_run(tmp_path, generations, **algorithm):
     config = dataclasses.replace(sphere_config(**algorithm), generations=generations)
     evolution.evolve(config, tmp_path / "run", problem=SphereProblem(), progress=False)
     with h5py.File(tmp_path / "run" / "run.h5", "r") as handle:
-        columns = {name: handle[f"individuals/{name}"][()] for name in ("id", "operator", "parent_1", "generation", "fitness")}
-        columns.update(genomes=handle["genomes"][()], operators=list(handle["individuals"].attrs["operators"]),
-                       size=config.algorithm.population_size)
+        columns = {
+            name: handle[f"individuals/{name}"][()] for name in ("id", "operator", "parent_1", "generation", "fitness")
+        }
+        columns.update(
+            genomes=handle["genomes"][()],
+            operators=list(handle["individuals"].attrs["operators"]),
+            size=config.algorithm.population_size,
+        )
     return columns
 
 
@@ -130,18 +135,21 @@ def test_smoke_config_loads_resolved():
     assert "scheduler" not in text  # execution details are not part of the experiment
 
 
-@pytest.mark.parametrize("edit, key", [
-    (("[algorithm]", "[algorithm]\nflavour = 3"), "algorithm.flavour"),
-    (('name = "ga"', 'name = "sgd"'), "algorithm.name"),
-    (("population_size = 16", 'population_size = "many"'), "algorithm.population_size"),
-    (("parents = 4", "parents = 16"), "algorithm.parents"),
-    (('"../worlds/red-doors-train.toml"', '"../worlds/nowhere.toml"'), "world.train"),
-    (('extra = ["description-length", "steps"]', 'extra = ["beauty"]'), "objectives.extra[0]"),
-    (('name = "ga"', 'name = "es"'), "algorithm.scheme"),  # a GA parameter under es
-    (("[algorithm]", "[algorithm]\nes_sigma = 0.1"), "algorithm.es_sigma"),  # an es parameter under ga
-    (("[algorithm]", "[algorithm]\ncma_sigma = 0.1"), "algorithm.cma_sigma"),
-    (("[validation]", "[validation\n"), None),
-])
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (("[algorithm]", "[algorithm]\nflavour = 3"), "algorithm.flavour"),
+        (('name = "ga"', 'name = "sgd"'), "algorithm.name"),
+        (("population_size = 16", 'population_size = "many"'), "algorithm.population_size"),
+        (("parents = 4", "parents = 16"), "algorithm.parents"),
+        (('"../worlds/red-doors-train.toml"', '"../worlds/nowhere.toml"'), "world.train"),
+        (('extra = ["description-length", "steps"]', 'extra = ["beauty"]'), "objectives.extra[0]"),
+        (('name = "ga"', 'name = "es"'), "algorithm.scheme"),  # a GA parameter under es
+        (("[algorithm]", "[algorithm]\nes_sigma = 0.1"), "algorithm.es_sigma"),  # an es parameter under ga
+        (("[algorithm]", "[algorithm]\ncma_sigma = 0.1"), "algorithm.cma_sigma"),
+        (("[validation]", "[validation\n"), None),
+    ],
+)
 def test_bad_configs_name_file_and_key(tmp_path, edit, key):
     text = open(SMOKE).read()
     assert edit[0] in text
@@ -159,8 +167,9 @@ def test_bad_configs_name_file_and_key(tmp_path, edit, key):
 
 def test_another_algorithms_key_is_one_line_naming_file_and_key_exit_2(tmp_path, capsys):
     path = tmp_path / "foreign.toml"
-    path.write_text(open(SMOKE).read().replace("[algorithm]", "[algorithm]\nes_sigma = 0.2", 1)
-                    .replace('"../', f'"{ROOT}/'))
+    path.write_text(
+        open(SMOKE).read().replace("[algorithm]", "[algorithm]\nes_sigma = 0.2", 1).replace('"../', f'"{ROOT}/')
+    )
     assert main(["evolve", str(path), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
     assert error == f"evosandbox evolve: {path}: algorithm.es_sigma: not a parameter of ga (it belongs to es)"
@@ -169,7 +178,7 @@ def test_another_algorithms_key_is_one_line_naming_file_and_key_exit_2(tmp_path,
 
 def test_es_refuses_extra_objectives(tmp_path):
     text = open(SMOKE).read().replace('"../', f'"{ROOT}/')
-    algorithm = text[text.index("[algorithm]"):text.index("[objectives]")]
+    algorithm = text[text.index("[algorithm]") : text.index("[objectives]")]
     path = tmp_path / "es.toml"
     path.write_text(text.replace(algorithm, '[algorithm]\nname = "es"\npopulation_size = 9\n\n'))
     with pytest.raises(ConfigError, match="es follows the base objective alone") as error:
@@ -275,8 +284,11 @@ def test_es_moves_its_mean_uphill_and_records_the_means_as_the_line_of_descent(t
             np.testing.assert_array_equal(genomes[rows[0]], genomes[best_founder])
         pairs = (size - 1) // 2
         # Mirrored samples: the pairs straddle the mean.
-        np.testing.assert_allclose(genomes[rows[1:1 + pairs]] + genomes[rows[1 + pairs:1 + 2 * pairs]],
-                                   np.broadcast_to(2 * genomes[rows[0]], (pairs, genomes.shape[1])), atol=1e-5)
+        np.testing.assert_allclose(
+            genomes[rows[1 : 1 + pairs]] + genomes[rows[1 + pairs : 1 + 2 * pairs]],
+            np.broadcast_to(2 * genomes[rows[0]], (pairs, genomes.shape[1])),
+            atol=1e-5,
+        )
     means = fitness[[np.flatnonzero(generation == g)[0] for g in range(1, 30)]]
     assert means[-1] > means[0] + 1.0
     state = evolution.read_checkpoint(tmp_path / "run" / "checkpoint.pkl").algorithm_state
@@ -286,7 +298,9 @@ def test_es_moves_its_mean_uphill_and_records_the_means_as_the_line_of_descent(t
 def test_es_resume_equals_an_uninterrupted_run(tmp_path):
     config = dataclasses.replace(sphere_config(name="es"), generations=8)
     evolution.evolve(config, tmp_path / "whole", problem=SphereProblem(), progress=False)
-    evolution.evolve(dataclasses.replace(config, generations=3), tmp_path / "part", problem=SphereProblem(), progress=False)
+    evolution.evolve(
+        dataclasses.replace(config, generations=3), tmp_path / "part", problem=SphereProblem(), progress=False
+    )
     evolution.resume(tmp_path / "part", problem=SphereProblem(), generations=8, progress=False)
     with h5py.File(tmp_path / "whole" / "run.h5", "r") as a, h5py.File(tmp_path / "part" / "run.h5", "r") as b:
         np.testing.assert_array_equal(a["genomes"][()], b["genomes"][()])
@@ -302,7 +316,9 @@ def test_cma_es_refuses_a_huge_genome():
 
 def test_checkpoint_round_trips_the_hall_of_fame_and_random_state(tmp_path):
     config = sphere_config()
-    evolution.evolve(dataclasses.replace(config, generations=5), tmp_path / "run", problem=SphereProblem(), progress=False)
+    evolution.evolve(
+        dataclasses.replace(config, generations=5), tmp_path / "run", problem=SphereProblem(), progress=False
+    )
     path = tmp_path / "run" / "checkpoint.pkl"
     assert path.stat().st_size < 20_000  # ids, not genomes: those are in the run file
     state = evolution.read_checkpoint(path)
@@ -314,7 +330,9 @@ def test_checkpoint_round_trips_the_hall_of_fame_and_random_state(tmp_path):
         assert member.dtype == np.float32 and member.shape == (12,) and member.fitness.valid
         np.testing.assert_array_equal(handle["genomes"][member.id], member)
         parents = state.algorithm_state
-        np.testing.assert_array_equal(parents.genomes, handle["genomes"][np.sort(parents.ids)][np.argsort(np.argsort(parents.ids))])
+        np.testing.assert_array_equal(
+            parents.genomes, handle["genomes"][np.sort(parents.ids)][np.argsort(np.argsort(parents.ids))]
+        )
         assert state.champion[1].shape == (12,)
     fitness = [m.fitness.values for m in state.hall_of_fame]
     assert fitness == sorted(fitness, reverse=True)
@@ -336,13 +354,16 @@ def test_out_refuses_an_existing_run_without_force(tmp_path, capsys):
         assert reader.committed_generations == 3
 
 
-@pytest.mark.parametrize("argv, flag", [
-    (["evolve"], "CONFIG.toml"),
-    (["evolve", SMOKE], "--out"),
-    (["evolve", SMOKE, "--resume", "somewhere"], "--resume"),
-    (["evolve", "--resume", "somewhere", "--seed", "3"], "--seed"),
-    (["evolve", SMOKE, "--out", "x", "--generations", "0"], "--generations"),
-])
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["evolve"], "CONFIG.toml"),
+        (["evolve", SMOKE], "--out"),
+        (["evolve", SMOKE, "--resume", "somewhere"], "--resume"),
+        (["evolve", "--resume", "somewhere", "--seed", "3"], "--seed"),
+        (["evolve", SMOKE, "--out", "x", "--generations", "0"], "--generations"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(argv, flag, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
@@ -381,14 +402,17 @@ def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
     quiet = subprocess.run(command + ["--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0, quiet.stderr
     assert "gen " not in quiet.stderr and "finished after 2 generations" in quiet.stderr
-    loud = subprocess.run(command + ["--out", str(tmp_path / "b"), "--progress"], capture_output=True, text=True, timeout=120)
+    loud = subprocess.run(
+        command + ["--out", str(tmp_path / "b"), "--progress"], capture_output=True, text=True, timeout=120
+    )
     assert loud.returncode == 0, loud.stderr
     lines = [line for line in loud.stderr.splitlines() if line.startswith("gen ")]
     assert len(lines) == 2 and "val door" in lines[0] and "eval/s" in lines[0]
 
 
-CONFIG_PATHS = sorted(os.path.join(ROOT, "configs", name) for name in os.listdir(os.path.join(ROOT, "configs"))
-                      if name.endswith(".toml"))
+CONFIG_PATHS = sorted(
+    os.path.join(ROOT, "configs", name) for name in os.listdir(os.path.join(ROOT, "configs")) if name.endswith(".toml")
+)
 
 
 @pytest.mark.parametrize("path", CONFIG_PATHS, ids=os.path.basename)
@@ -402,17 +426,28 @@ def test_every_shipped_config_loads_and_its_rendering_loads_back_the_same(path, 
 
 
 def test_ga_batch_is_copies_then_children_built_from_their_parents_without_aliasing():
-    parameters = evolution.GaParameters(population_size=40, parents=8, elite=3, tournament_size=2,
-                                        crossover_probability=0.5, mutation_probability=0.7,
-                                        mutation_sigma=0.5, mutation_rate=0.01)
+    parameters = evolution.GaParameters(
+        population_size=40,
+        parents=8,
+        elite=3,
+        tournament_size=2,
+        crossover_probability=0.5,
+        mutation_probability=0.7,
+        mutation_sigma=0.5,
+        mutation_rate=0.01,
+    )
     length = 3001
-    algorithm = evolution.GeneticAlgorithm(parameters, length, lambda n, rng: rng.standard_normal((n, length), dtype=np.float32), 1)
+    algorithm = evolution.GeneticAlgorithm(
+        parameters, length, lambda n, rng: rng.standard_normal((n, length), dtype=np.float32), 1
+    )
     random.seed(5)
     state = algorithm.init(np.random.default_rng(0))
     batches = []
     for breeding in range(3):
         batches.append(algorithm.ask(state, np.random.default_rng([1, breeding])))
-        state = algorithm.tell(state, batches[-1], np.arange(40) + 40 * breeding, np.random.default_rng([2, breeding]).random((40, 1)))
+        state = algorithm.tell(
+            state, batches[-1], np.arange(40) + 40 * breeding, np.random.default_rng([2, breeding]).random((40, 1))
+        )
         assert not np.shares_memory(state.genomes, batches[-1].genomes)
     parents = state.genomes.copy()
     batch = algorithm.ask(state, np.random.default_rng(3))
@@ -438,8 +473,10 @@ def test_direct_develop_overwrites_a_given_buffer_with_the_same_controllers():
     from evosandbox.config import load_world
     from evosandbox.genomes import load_genome_preset, make_encoding
 
-    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct.toml")),
-                             load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml")))
+    encoding = make_encoding(
+        load_genome_preset(os.path.join(ROOT, "genomes", "direct.toml")),
+        load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml")),
+    )
     genomes = encoding.initial_genomes(5, np.random.default_rng(0))
     buffer = encoding.develop(encoding.initial_genomes(5, np.random.default_rng(1)))
     developed = encoding.develop(genomes, out=buffer)
@@ -461,8 +498,18 @@ def test_exploration_bonus_adds_distinct_visited_cells_and_leaves_outcomes_alone
     genomes = encoding.initial_genomes(6, np.random.default_rng(0))
     seeds = np.arange(5, dtype=np.uint64)
     recorded = rollout(world, encoding.develop(genomes), seeds, 3, record=True)
-    expected = np.array([[[len({tuple(cell) for cell in recorded.positions[p, level, k, :recorded.steps[p, level, k] + 1]})
-                           for k in range(recorded.steps.shape[2])] for level in range(5)] for p in range(6)])
+    expected = np.array(
+        [
+            [
+                [
+                    len({tuple(cell) for cell in recorded.positions[p, level, k, : recorded.steps[p, level, k] + 1]})
+                    for k in range(recorded.steps.shape[2])
+                ]
+                for level in range(5)
+            ]
+            for p in range(6)
+        ]
+    )
     visits = rollout_with_visits(world, encoding.develop(genomes), seeds, 3)
     assert np.array_equal(visits.visited, expected) and np.array_equal(visits.entered_tile, recorded.entered_tile)
     plain = Shaping(door=1.0, other=-0.8, timeout=0.0, step_cost=0.01)
@@ -501,7 +548,9 @@ def test_hall_of_fame_fed_only_its_possible_entrants_ends_the_same():
 def test_deflated_genomes_built_on_all_cores_read_back_like_uncompressed_ones(tmp_path):
     config = evolution.load_experiment(SMOKE, generations=3)
     for compression in ("none", "gzip"):
-        config = dataclasses.replace(config, genome_compression=compression, genomes="full")  # compression is of /genomes rows
+        config = dataclasses.replace(
+            config, genome_compression=compression, genomes="full"
+        )  # compression is of /genomes rows
         evolution.evolve(config, tmp_path / compression, progress=False)
     with h5py.File(tmp_path / "none" / "run.h5", "r") as plain, h5py.File(tmp_path / "gzip" / "run.h5", "r") as packed:
         assert packed["genomes"].compression == "gzip" and packed["genomes"].shuffle

@@ -15,8 +15,14 @@ GENES = 227  # the builder's direct preset on its training world
 def _run(tmp_path):
     """A six-individual run file of real direct genomes; the champion is 4 (fitness 0.9)."""
     genomes = np.random.default_rng(2).normal(size=(6, GENES)).astype(np.float32)
-    build_run_file(str(tmp_path / "run.h5"), [-1, -1, -1, 0, 1, 2], [0, 0, 0, 1, 1, 1],
-                   [0.1, 0.5, 0.2, 0.3, 0.9, 0.1], genomes=genomes, swmr=False)
+    build_run_file(
+        str(tmp_path / "run.h5"),
+        [-1, -1, -1, 0, 1, 2],
+        [0, 0, 0, 1, 1, 1],
+        [0.1, 0.5, 0.2, 0.3, 0.9, 0.1],
+        genomes=genomes,
+        swmr=False,
+    )
     return str(tmp_path), genomes
 
 
@@ -62,9 +68,11 @@ def test_export_writes_the_champion_with_its_provenance_and_probes_like_the_run(
 
 def test_export_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     run_dir, _ = _run(tmp_path)
-    for argv, field in (([run_dir, "--id", "6", "--out", tmp_path / "a.h5"], "--id"),
-                        ([run_dir, "--out", tmp_path / "a.txt"], "--out"),
-                        ([tmp_path / "missing", "--out", tmp_path / "a.h5"], "missing")):
+    for argv, field in (
+        ([run_dir, "--id", "6", "--out", tmp_path / "a.h5"], "--id"),
+        ([run_dir, "--out", tmp_path / "a.txt"], "--out"),
+        ([tmp_path / "missing", "--out", tmp_path / "a.h5"], "missing"),
+    ):
         code, out, err = _cli(capsys, "export", *argv)
         assert code == 2 and out == "" and field in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "a.h5").exists()

@@ -61,7 +61,9 @@ def cut_copy(run_dir, folder, cut):
 
 def cli(capsys, *argv):
     """Run the CLI in-process under a watchdog; return (exit code, stderr, seconds)."""
-    faulthandler.dump_traceback_later(120, exit=True, file=sys.__stderr__)  # a hang kills the test run instead of stalling it
+    faulthandler.dump_traceback_later(
+        120, exit=True, file=sys.__stderr__
+    )  # a hang kills the test run instead of stalling it
     try:
         start = time.monotonic()
         code = main(list(argv))
@@ -79,7 +81,16 @@ def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_
         "resume": ("evolve", "--resume", str(run_dir)),
         "lineage": ("lineage", str(run_dir)),
         "probe": ("probe", str(run_dir), "--world", TEST_WORLD, "--episodes", "4"),
-        "replay": ("replay", str(run_dir), "--world", TEST_WORLD, "--episodes", "2", "--out", str(tmp_path / "replay.h5")),
+        "replay": (
+            "replay",
+            str(run_dir),
+            "--world",
+            TEST_WORLD,
+            "--episodes",
+            "2",
+            "--out",
+            str(tmp_path / "replay.h5"),
+        ),
     }
     for name, argv in commands.items():
         code, err, seconds = cli(capsys, *argv)
@@ -94,8 +105,12 @@ def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_
 
 def test_resume_of_a_cut_run_file_is_one_line_in_a_real_process(finished_run, tmp_path):
     run_dir = cut_copy(finished_run, tmp_path, 0.5)
-    result = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"evosandbox evolve: {run_dir / 'run.h5'}: truncated:")
     assert result.stderr.count("\n") == 1
@@ -115,11 +130,15 @@ colors = ["red"]
 """
 
 
-@pytest.mark.parametrize("rows, where", [
-    (["#####", "#...#", "#....", "#####"], "row 3, column 5"),
-    (["#.###", "#...#", "#####"], "row 1, column 2"),
-    (["#####", "..A.#", "#####"], "row 2, column 1"),
-], ids=["open right edge", "open top edge", "open left edge"])
+@pytest.mark.parametrize(
+    "rows, where",
+    [
+        (["#####", "#...#", "#....", "#####"], "row 3, column 5"),
+        (["#.###", "#...#", "#####"], "row 1, column 2"),
+        (["#####", "..A.#", "#####"], "row 2, column 1"),
+    ],
+    ids=["open right edge", "open top edge", "open left edge"],
+)
 def test_an_ascii_map_without_a_wall_border_is_refused(write_world, capsys, rows, where):
     path = write_world(ASCII_WORLD.format(map="\n".join(rows)))
     assert main(["worlds", "validate", path]) == 2
@@ -127,11 +146,15 @@ def test_an_ascii_map_without_a_wall_border_is_refused(write_world, capsys, rows
     assert err.count("\n") == 1 and f"{path}: grid.map: '.' at {where}: the map needs a wall" in err
 
 
-@pytest.mark.parametrize("rows", [
-    ["#######", "#A.#D.#", "#..#..#", "#######"],  # fixed start, the fixed door in the other room
-    ["#####", "#.#D#", "#####"],  # the fixed door walled in: no floor cell touches it
-    ["#####", "#A#.#", "#####"],  # the start walled in alone: a random door can never be beside it
-], ids=["door in another room", "door walled in", "start walled in"])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["#######", "#A.#D.#", "#..#..#", "#######"],  # fixed start, the fixed door in the other room
+        ["#####", "#.#D#", "#####"],  # the fixed door walled in: no floor cell touches it
+        ["#####", "#A#.#", "#####"],  # the start walled in alone: a random door can never be beside it
+    ],
+    ids=["door in another room", "door walled in", "start walled in"],
+)
 def test_an_ascii_map_whose_door_cannot_be_reached_is_refused(write_world, capsys, rows):
     path = write_world(ASCII_WORLD.format(map="\n".join(rows)))
     assert main(["worlds", "validate", path]) == 2
@@ -165,10 +188,15 @@ weight = 0.05
 """
 
 
-@pytest.mark.parametrize("field, values", [
-    ("rewards.door", dict(door="nan")), ("rewards.step_cost", dict(step_cost="inf")),
-    ("variants[0].weight", dict(weight="nan")), ("rewards.door", dict(door="-inf")),
-])
+@pytest.mark.parametrize(
+    "field, values",
+    [
+        ("rewards.door", dict(door="nan")),
+        ("rewards.step_cost", dict(step_cost="inf")),
+        ("variants[0].weight", dict(weight="nan")),
+        ("rewards.door", dict(door="-inf")),
+    ],
+)
 def test_nan_and_infinity_in_a_world_are_refused(write_world, capsys, field, values):
     numbers = dict(door="1.0", step_cost="0.01", weight="0.95") | values
     path = write_world(WORLD_NUMBERS.format(**numbers))
@@ -177,13 +205,23 @@ def test_nan_and_infinity_in_a_world_are_refused(write_world, capsys, field, val
     assert err.count("\n") == 1 and f"{path}: {field}: must be a finite number, got" in err
 
 
-@pytest.mark.parametrize("table, line, field", [
-    ("[algorithm]", "sigma_max = nan", "algorithm.sigma_max"),  # es_sigma under ga is a foreign key
-    ("[algorithm]", "mutation_sigma = inf", "algorithm.mutation_sigma"),
-    ("[fitness]", "door = nan", "fitness.door"),
-])
-def test_nan_and_infinity_in_an_experiment_config_are_refused_before_anything_is_written(tmp_path, capsys, table, line, field):
-    text = open(SMOKE).read().replace("../worlds/", os.path.join(ROOT, "worlds") + "/").replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+@pytest.mark.parametrize(
+    "table, line, field",
+    [
+        ("[algorithm]", "sigma_max = nan", "algorithm.sigma_max"),  # es_sigma under ga is a foreign key
+        ("[algorithm]", "mutation_sigma = inf", "algorithm.mutation_sigma"),
+        ("[fitness]", "door = nan", "fitness.door"),
+    ],
+)
+def test_nan_and_infinity_in_an_experiment_config_are_refused_before_anything_is_written(
+    tmp_path, capsys, table, line, field
+):
+    text = (
+        open(SMOKE)
+        .read()
+        .replace("../worlds/", os.path.join(ROOT, "worlds") + "/")
+        .replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+    )
     text = text.replace(f"{table}\n", f"{table}\n{line}\n") if table in text else text + f"\n{table}\n{line}\n"
     config = tmp_path / "config.toml"
     config.write_text(text)
@@ -215,7 +253,9 @@ def test_replay_and_export_refuse_to_write_over_their_run_file(finished_run, tmp
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     before = digest(run_dir / "run.h5")
-    code, err, _ = cli(capsys, "replay", str(run_dir), "--world", TEST_WORLD, "--out", str(run_dir / "run.h5"), "--force")
+    code, err, _ = cli(
+        capsys, "replay", str(run_dir), "--world", TEST_WORLD, "--out", str(run_dir / "run.h5"), "--force"
+    )
     assert code == 2 and "--out:" in err and "is the agent's file" in err
     code, err, _ = cli(capsys, "export", str(run_dir), "--out", str(run_dir / "run.h5"), "--force")
     assert code == 2 and "--out:" in err and "is the run file" in err
@@ -257,13 +297,34 @@ def test_a_full_disk_is_one_line_exit_1_and_resume_gives_the_uninterrupted_run(f
 
     run_dir = tmp_path / "run"
     limit = os.path.getsize(finished_run / "run.h5") * 3 // 4  # room for generation 0, not for generation 1
-    full = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", _full_config(tmp_path), "--out", str(run_dir), "--generations", "2"],
-                          capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(limit))
+    full = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evosandbox",
+            "evolve",
+            _full_config(tmp_path),
+            "--out",
+            str(run_dir),
+            "--generations",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size(limit),
+    )
     assert full.returncode == 1, full.stderr
     assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr, full.stderr
-    assert full.stderr.startswith(f"evosandbox evolve: {run_dir / 'run.h5'}: File too large; the committed generations are kept")
-    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
-                             capture_output=True, text=True, timeout=300)
+    assert full.stderr.startswith(
+        f"evosandbox evolve: {run_dir / 'run.h5'}: File too large; the committed generations are kept"
+    )
+    resumed = subprocess.run(
+        [sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(finished_run / "run.h5", run_dir / "run.h5")
 
@@ -288,11 +349,24 @@ def test_a_read_only_folder_is_one_line_exit_1(tmp_path, capsys):
     assert code == 1 and err == f"evosandbox evolve: {folder / 'run'}: Permission denied\n"
 
 
-@pytest.mark.parametrize("argv", [
-    ("worlds", "show", "red-doors-train", "--seed", str(10**23)),
-    ("evolve", SMOKE, "--out", "RUN", "--force", "--seed", str(2**63)),
-    ("probe", "--policy", "random", "--world", "red-doors-test", "--train-world", "red-doors-train", "--seed", "-1"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("worlds", "show", "red-doors-train", "--seed", str(10**23)),
+        ("evolve", SMOKE, "--out", "RUN", "--force", "--seed", str(2**63)),
+        (
+            "probe",
+            "--policy",
+            "random",
+            "--world",
+            "red-doors-test",
+            "--train-world",
+            "red-doors-train",
+            "--seed",
+            "-1",
+        ),
+    ],
+)
 def test_a_seed_out_of_range_is_refused_before_anything_runs(finished_run, tmp_path, capsys, argv):
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)  # what evolve --force would delete
@@ -305,11 +379,24 @@ def test_a_seed_out_of_range_is_refused_before_anything_runs(finished_run, tmp_p
     assert digest(run_dir / "run.h5") == before
 
 
-@pytest.mark.parametrize("argv", [
-    ("probe", "--policy", "random", "--world", TEST_WORLD, "--train-world", "red-doors-train", "--episodes", str(10**12)),
-    ("replay", "--policy", "random", "--world", TEST_WORLD, "--episodes", str(10**11), "--out", "REPLAY"),
-    ("worlds", "baselines", TEST_WORLD, "--episodes", str(10**14)),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (
+            "probe",
+            "--policy",
+            "random",
+            "--world",
+            TEST_WORLD,
+            "--train-world",
+            "red-doors-train",
+            "--episodes",
+            str(10**12),
+        ),
+        ("replay", "--policy", "random", "--world", TEST_WORLD, "--episodes", str(10**11), "--out", "REPLAY"),
+        ("worlds", "baselines", TEST_WORLD, "--episodes", str(10**14)),
+    ],
+)
 def test_an_episode_count_the_machine_cannot_hold_is_refused_with_the_figures(tmp_path, capsys, argv):
     code, err, seconds = cli(capsys, *[str(tmp_path / "replay.h5") if arg == "REPLAY" else arg for arg in argv])
     assert code == 2 and err.count("\n") == 1, err
@@ -319,7 +406,12 @@ def test_an_episode_count_the_machine_cannot_hold_is_refused_with_the_figures(tm
 
 def _config(tmp_path, **changes):
     """Write the smoke config with absolute paths and ``changes`` (TOML lines by table) applied; return its path."""
-    text = open(SMOKE).read().replace("../worlds/", os.path.join(ROOT, "worlds") + "/").replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+    text = (
+        open(SMOKE)
+        .read()
+        .replace("../worlds/", os.path.join(ROOT, "worlds") + "/")
+        .replace("../genomes/", os.path.join(ROOT, "genomes") + "/")
+    )
     for old, new in changes.items():
         assert old in text, old
         text = text.replace(old, new)
@@ -328,10 +420,14 @@ def _config(tmp_path, **changes):
     return str(path)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"population_size = 16": "population_size = 1000000000"}, "a population of 1,000,000,000 genomes of"),
-    ({"red-doors-train.toml": "red-doors-maze.toml"}, "test.worlds[0]: "),
-], ids=["a population too large for memory", "a test world that does not fit the maze's observation"])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"population_size = 16": "population_size = 1000000000"}, "a population of 1,000,000,000 genomes of"),
+        ({"red-doors-train.toml": "red-doors-maze.toml"}, "test.worlds[0]: "),
+    ],
+    ids=["a population too large for memory", "a test world that does not fit the maze's observation"],
+)
 def test_force_refuses_a_doomed_config_before_it_deletes_the_old_run(finished_run, tmp_path, capsys, changes, message):
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
@@ -359,7 +455,9 @@ def test_resume_refuses_a_run_file_of_another_run(finished_run, tmp_path, capsys
     before = digest(run_dir / "run.h5")
     code, err, _ = cli(capsys, "evolve", "--resume", str(run_dir), "--generations", "3")
     assert code == 2 and err.count("\n") == 1
-    assert f"{run_dir / 'run.h5'}: created: belongs to another run (seed 5, created " in err and "(seed 1, created " in err
+    assert (
+        f"{run_dir / 'run.h5'}: created: belongs to another run (seed 5, created " in err and "(seed 1, created " in err
+    )
     assert digest(run_dir / "run.h5") == before
 
 
@@ -371,7 +469,9 @@ def test_a_second_writer_gets_one_line_naming_the_holder(finished_run, tmp_path)
     before = digest(run_dir / "run.h5")
     with hold_run_folder(run_dir):
         for argv in (("--resume", str(run_dir), "--generations", "3"), (SMOKE, "--out", str(run_dir), "--force")):
-            second = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", *argv], capture_output=True, text=True, timeout=120)
+            second = subprocess.run(
+                [sys.executable, "-m", "evosandbox", "evolve", *argv], capture_output=True, text=True, timeout=120
+            )
             assert second.returncode == 2, second.stderr
             assert second.stderr.count("\n") == 1
             assert f"{run_dir} is in use: process {os.getpid()} is writing this run" in second.stderr
@@ -400,11 +500,14 @@ def test_worlds_validate_takes_shipped_names_and_reports_every_bad_file(write_wo
     assert second == "evosandbox worlds: /no/such.toml: no such file"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("worlds", "list", "foo"), "files: list takes no FILE (got foo)"),
-    (("worlds", "show", "red-doors-train", "--json"), "--json: show prints the level as text"),
-    (("evolve", "--resume", "RUN/run.h5"), "--resume: RUN/run.h5 is a file; --resume takes the run folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("worlds", "list", "foo"), "files: list takes no FILE (got foo)"),
+        (("worlds", "show", "red-doors-train", "--json"), "--json: show prints the level as text"),
+        (("evolve", "--resume", "RUN/run.h5"), "--resume: RUN/run.h5 is a file; --resume takes the run folder"),
+    ],
+)
 def test_arguments_a_command_would_ignore_are_refused(finished_run, capsys, argv, message):
     code, err, _ = cli(capsys, *[arg.replace("RUN", str(finished_run)) for arg in argv])
     assert code == 2 and err.count("\n") == 1 and message.replace("RUN", str(finished_run)) in err
@@ -417,7 +520,9 @@ def test_help_texts_print_one_percent_sign(capsys):
         assert "%%" not in capsys.readouterr().out
 
 
-def test_resume_without_room_for_the_salvage_copy_says_so_and_changes_nothing(finished_run, tmp_path, capsys, monkeypatch):
+def test_resume_without_room_for_the_salvage_copy_says_so_and_changes_nothing(
+    finished_run, tmp_path, capsys, monkeypatch
+):
     import collections
 
     run_dir = tmp_path / "run"
@@ -427,5 +532,8 @@ def test_resume_without_room_for_the_salvage_copy_says_so_and_changes_nothing(fi
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     code, err, _ = cli(capsys, "evolve", "--resume", str(run_dir), "--generations", "3")
     assert code == 2 and err.count("\n") == 1
-    assert f"--resume: resume copies the committed part of {run_dir / 'run.h5'} (" in err and "the disk has 1.0 kB free" in err
+    assert (
+        f"--resume: resume copies the committed part of {run_dir / 'run.h5'} (" in err
+        and "the disk has 1.0 kB free" in err
+    )
     assert digest(run_dir / "run.h5") == before

@@ -55,8 +55,13 @@ TINY_WORLD = parse_world(tomllib.loads(TINY_WORLD_TEXT), "tiny.toml", TINY_WORLD
 
 def tiny_spec(encoding, recurrent=True, **options):
     """Return a small GenomeSpec of ``encoding`` for the tiny world."""
-    lines = [f'name = "tiny-{encoding}"', f'encoding = "{encoding}"', "[controller]", "hidden = 5",
-             f"recurrent = {'true' if recurrent else 'false'}"]
+    lines = [
+        f'name = "tiny-{encoding}"',
+        f'encoding = "{encoding}"',
+        "[controller]",
+        "hidden = 5",
+        f"recurrent = {'true' if recurrent else 'false'}",
+    ]
     if options:
         lines.append(f"[{encoding}]")
         lines += [f"{key} = {value}" for key, value in options.items()]
@@ -67,21 +72,42 @@ def tiny_spec(encoding, recurrent=True, **options):
 def reference_develop(encoding, genomes):
     """Develop with the kernel's plain-Python function (numba's py_func) into fresh arrays."""
     params = ControllerParams.zeros(encoding.controller_shape, len(genomes))
-    outputs = (params.input_weights, params.hidden_bias, params.recurrent_weights, params.output_weights,
-               params.output_bias)
+    outputs = (
+        params.input_weights,
+        params.hidden_bias,
+        params.recurrent_weights,
+        params.output_weights,
+        params.output_bias,
+    )
     genomes = np.ascontiguousarray(genomes, dtype=np.float32)
     if encoding.name == "direct":
         kernels.develop_direct.py_func(genomes, encoding.gene_scales, *outputs)
     elif encoding.name == "cppn":
         kernels.develop_cppn.py_func(
-            genomes, encoding.gene_scales, encoding.coordinates, encoding.options.feature_nodes,
-            encoding.options.pair_nodes, encoding.options.threshold, encoding.class_scales, *outputs)
+            genomes,
+            encoding.gene_scales,
+            encoding.coordinates,
+            encoding.options.feature_nodes,
+            encoding.options.pair_nodes,
+            encoding.options.threshold,
+            encoding.class_scales,
+            *outputs,
+        )
     elif encoding.name == "subspace":
         kernels.develop_subspace.py_func(genomes, encoding.projection, encoding.parameter_scales, *outputs)
     else:
         kernels.develop_developmental.py_func(
-            genomes, encoding.gene_scales, encoding.features, encoding.neighbour_offsets, encoding.neighbour_indices,
-            encoding.options.state_size, encoding.options.steps, encoding.options.rate, encoding.class_scales, *outputs)
+            genomes,
+            encoding.gene_scales,
+            encoding.features,
+            encoding.neighbour_offsets,
+            encoding.neighbour_indices,
+            encoding.options.state_size,
+            encoding.options.steps,
+            encoding.options.rate,
+            encoding.class_scales,
+            *outputs,
+        )
     return params
 
 
@@ -96,8 +122,13 @@ def test_every_preset_develops_right_shapes_and_dtypes(path):
     assert shape.inputs == 7 * 7 * 12 and shape.outputs == 3 and shape.hidden == spec.hidden
     hidden = shape.hidden
     recurrent = (3, hidden, hidden) if spec.recurrent else (3, 0, 0)
-    expected = {"input_weights": (3, 588, hidden), "hidden_bias": (3, hidden), "recurrent_weights": recurrent,
-                "output_weights": (3, hidden, 3), "output_bias": (3, 3)}
+    expected = {
+        "input_weights": (3, 588, hidden),
+        "hidden_bias": (3, hidden),
+        "recurrent_weights": recurrent,
+        "output_weights": (3, hidden, 3),
+        "output_bias": (3, 3),
+    }
     for name, array_shape in expected.items():
         array = getattr(params, name)
         assert array.shape == array_shape, name
@@ -109,8 +140,10 @@ def test_every_preset_develops_right_shapes_and_dtypes(path):
 
 
 def test_default_presets_meet_the_funnel_targets():
-    ratios = {name: make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
-              for name in ("direct", "cppn", "developmental")}
+    ratios = {
+        name: make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
+        for name in ("direct", "cppn", "developmental")
+    }
     assert ratios["direct"].compression_ratio == 1.0
     assert ratios["direct"].genome_length == ratios["direct"].controller_shape.parameter_count
     assert ratios["cppn"].compression_ratio >= 50
@@ -123,8 +156,11 @@ def test_default_presets_meet_the_funnel_targets():
 @pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
 @pytest.mark.parametrize("name", sorted(ENCODINGS))
 def test_develop_matches_plain_python_reference_and_is_deterministic(name, recurrent):
-    options = {"cppn": {"feature_nodes": 3, "pair_nodes": 5}, "developmental": {"state_size": 3, "steps": 2},
-               "subspace": {"dimensions": 7}}
+    options = {
+        "cppn": {"feature_nodes": 3, "pair_nodes": 5},
+        "developmental": {"state_size": 3, "steps": 2},
+        "subspace": {"dimensions": 7},
+    }
     encoding = make_encoding(tiny_spec(name, recurrent, **options.get(name, {})), TINY_WORLD)
     genomes = encoding.initial_genomes(3, np.random.default_rng(7))
     compiled = encoding.develop(genomes)
@@ -164,7 +200,10 @@ def test_cppn_weight_depends_only_on_the_two_coordinates(seed, connection_class)
         pair, developed = (coordinates[i], coordinates[first_hidden + j]), params.input_weights[0, i, j]
     elif connection_class == 1:
         i, j = rng.integers(shape.hidden, size=2)
-        pair, developed = (coordinates[first_hidden + i], coordinates[first_hidden + j]), params.recurrent_weights[0, i, j]
+        pair, developed = (
+            (coordinates[first_hidden + i], coordinates[first_hidden + j]),
+            params.recurrent_weights[0, i, j],
+        )
     elif connection_class == 2:
         i, j = rng.integers(shape.hidden), rng.integers(shape.outputs)
         pair, developed = (coordinates[first_hidden + i], coordinates[first_output + j]), params.output_weights[0, i, j]
@@ -211,9 +250,9 @@ def test_developmental_with_zero_steps_reads_out_the_seeds():
     np.testing.assert_allclose(encoding.grow(genome), seeds, atol=1e-12)
     shape = encoding.controller_shape
     offset = size * feature_count + 2 * size * size + size
-    read_in = genes[offset: offset + size * size].reshape(size, size)
+    read_in = genes[offset : offset + size * size].reshape(size, size)
     inputs = seeds[:, : shape.inputs]
-    hidden = seeds[:, shape.inputs: shape.inputs + shape.hidden]
+    hidden = seeds[:, shape.inputs : shape.inputs + shape.hidden]
     expected = encoding.class_scales[0] * inputs.T @ read_in @ hidden
     np.testing.assert_allclose(params.input_weights[0], expected, rtol=1e-5, atol=1e-6)
     # Growth changes the states, and so the weights.
@@ -242,7 +281,7 @@ def test_random_genome_develops_into_a_controller_the_rollout_kernel_runs(name):
 
 def test_operators_act_in_place_with_an_explicit_generator():
     genome = np.zeros(2000, dtype=np.float32)
-    mutant, = mutate_gaussian(genome, 0.5, 0.1, np.random.default_rng(0))
+    (mutant,) = mutate_gaussian(genome, 0.5, 0.1, np.random.default_rng(0))
     assert mutant is genome and mutant.dtype == np.float32
     changed = np.count_nonzero(genome)
     assert 120 < changed < 280 and 0.35 < genome[genome != 0].std() < 0.65
@@ -296,8 +335,10 @@ def test_genome_to_controller_map_is_smooth(name):
     genome = encoding.initial_genomes(1, np.random.default_rng(2))[0]
     direction = np.random.default_rng(3).standard_normal(genome.shape).astype(np.float32)
     base = flatten_params(encoding.develop(genome))[0]
-    changes = [np.abs(flatten_params(encoding.develop(genome + step * direction))[0] - base).max()
-               for step in (1e-3, 1e-2, 1e-1)]
+    changes = [
+        np.abs(flatten_params(encoding.develop(genome + step * direction))[0] - base).max()
+        for step in (1e-3, 1e-2, 1e-1)
+    ]
     assert changes[0] < changes[1] < changes[2]
     assert changes[0] < 0.05  # a tiny genome step cannot jump a weight
 
@@ -316,8 +357,9 @@ def test_genome_file_round_trips_exactly(tmp_path):
     assert loaded.train_world.source_text == TRAIN_WORLD.source_text
     assert dataclasses.replace(loaded.train_world, path=TRAIN_WORLD.path) == TRAIN_WORLD
     assert loaded.provenance == {"run": "runs/demo", "id": 1234, "generation": 17, "fitness": 0.625}
-    np.testing.assert_array_equal(flatten_params(loaded.encoding().develop(loaded.genome)),
-                                  flatten_params(encoding.develop(genome)))
+    np.testing.assert_array_equal(
+        flatten_params(loaded.encoding().develop(loaded.genome)), flatten_params(encoding.develop(genome))
+    )
     # Without a world or provenance the file still reads; the encoding then needs a world.
     bare = tmp_path / "bare.h5"
     write_genome(bare, genome, spec)
@@ -349,15 +391,18 @@ def test_genome_file_errors_name_file_and_field(tmp_path):
         read_genome(tmp_path / "missing.h5")
 
 
-@pytest.mark.parametrize("text, field, message", [
-    ('encoding = "hyperneat"\n', "encoding", "unknown value 'hyperneat'"),
-    ('encoding = "cppn"\n[cppn]\npair_nodes = 0\n', "cppn.pair_nodes", "at least 1"),
-    ('encoding = "cppn"\n[cppn]\nthreshold = "high"\n', "cppn.threshold", "expected a number"),
-    ('encoding = "cppn"\n[developmental]\nsteps = 3\n', "developmental", "this preset's encoding is 'cppn'"),
-    ('encoding = "direct"\n[controller]\nhiden = 32\n', "controller.hiden", "unknown key"),
-    ('encoding = "developmental"\n[developmental]\nrate = 0.0\n', "developmental.rate", "greater than 0"),
-    ('encoding = "direct"\n[controller\n', None, "malformed TOML"),
-])
+@pytest.mark.parametrize(
+    "text, field, message",
+    [
+        ('encoding = "hyperneat"\n', "encoding", "unknown value 'hyperneat'"),
+        ('encoding = "cppn"\n[cppn]\npair_nodes = 0\n', "cppn.pair_nodes", "at least 1"),
+        ('encoding = "cppn"\n[cppn]\nthreshold = "high"\n', "cppn.threshold", "expected a number"),
+        ('encoding = "cppn"\n[developmental]\nsteps = 3\n', "developmental", "this preset's encoding is 'cppn'"),
+        ('encoding = "direct"\n[controller]\nhiden = 32\n', "controller.hiden", "unknown key"),
+        ('encoding = "developmental"\n[developmental]\nrate = 0.0\n', "developmental.rate", "greater than 0"),
+        ('encoding = "direct"\n[controller\n', None, "malformed TOML"),
+    ],
+)
 def test_malformed_preset_gives_one_clear_line(tmp_path, text, field, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -376,13 +421,20 @@ def test_malformed_preset_exits_2_from_the_command_line(tmp_path, capsys):
     preset.write_text('encoding = "cppn"\n[cppn]\nfeature_nodes = -3\n')
     config = tmp_path / "experiment.toml"
     smoke = open(os.path.join(ROOT, "configs", "smoke.toml")).read()
-    smoke = smoke.replace('"../worlds/', f'"{ROOT}/worlds/').replace('preset = "../genomes/direct.toml"', f'preset = "{preset}"')
+    smoke = smoke.replace('"../worlds/', f'"{ROOT}/worlds/').replace(
+        'preset = "../genomes/direct.toml"', f'preset = "{preset}"'
+    )
     config.write_text(smoke)
     code = main(["evolve", str(config), "--out", str(tmp_path / "run")])
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and str(preset) in lines[0] and "cppn.feature_nodes" in lines[0] and "Traceback" not in captured.err
+    assert (
+        len(lines) == 1
+        and str(preset) in lines[0]
+        and "cppn.feature_nodes" in lines[0]
+        and "Traceback" not in captured.err
+    )
     assert not (tmp_path / "run" / "run.h5").exists()
 
 
@@ -410,8 +462,12 @@ def test_subspace_is_a_fixed_linear_map_onto_the_direct_layout():
     genomes = encoding.initial_genomes(2, np.random.default_rng(4))
     # The direct genes are projection @ genome: developing them directly gives the same controller.
     direct_genes = (encoding.projection.astype(np.float64) @ genomes.astype(np.float64).T).T
-    np.testing.assert_allclose(flatten_params(encoding.develop(genomes)),
-                               flatten_params(direct.develop(direct_genes.astype(np.float32))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        flatten_params(encoding.develop(genomes)),
+        flatten_params(direct.develop(direct_genes.astype(np.float32))),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # Linear: the sum of two genomes grows the sum of their controllers.
     total = flatten_params(encoding.develop(genomes[0] + genomes[1]))[0]
     parts = flatten_params(encoding.develop(genomes)).sum(axis=0)
@@ -423,8 +479,12 @@ def test_subspace_is_a_fixed_linear_map_onto_the_direct_layout():
 
 
 def test_subspace_presets_span_the_funnel_width_range():
-    ratios = {name: make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD).compression_ratio
-              for name in ("subspace-large", "subspace", "subspace-small")}
+    ratios = {
+        name: make_encoding(
+            load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD
+        ).compression_ratio
+        for name in ("subspace-large", "subspace", "subspace-small")
+    }
     assert 19 <= ratios["subspace-large"] < ratios["subspace"] < ratios["subspace-small"] <= 210
     assert ratios["subspace"] >= 50
 
@@ -438,5 +498,7 @@ def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
     again = make_encoding(tiny_spec("developmental", state_size=3, steps=2, identity_features=2), TINY_WORLD)
     np.testing.assert_array_equal(again.features, encoding.features)
     genomes = encoding.initial_genomes(2, np.random.default_rng(1))
-    for a, b in zip(flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T):
+    for a, b in zip(
+        flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

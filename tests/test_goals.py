@@ -19,8 +19,14 @@ def _infer(world, result):
     lifetimes, per_lifetime = result.steps.shape[1:]
     flat = lambda array: array[0].reshape((-1,) + array.shape[3:])  # noqa: E731
     return infer_goals(
-        result.grids, np.repeat(np.arange(lifetimes), per_lifetime), flat(result.positions), flat(result.headings),
-        flat(result.actions), flat(result.steps), world.num_actions, world.max_steps,
+        result.grids,
+        np.repeat(np.arange(lifetimes), per_lifetime),
+        flat(result.positions),
+        flat(result.headings),
+        flat(result.actions),
+        flat(result.steps),
+        world.num_actions,
+        world.max_steps,
     )
 
 
@@ -122,8 +128,13 @@ def test_log_evidence_matches_plain_value_iteration(seed, policy):
     inference = _infer(world, result)
     flat = lambda array: array[0].reshape((-1,) + array.shape[3:])  # noqa: E731
     expected = _reference_log_evidence(
-        result.grids, np.arange(4), flat(result.positions), flat(result.headings), flat(result.actions),
-        flat(result.steps), world.max_steps,
+        result.grids,
+        np.arange(4),
+        flat(result.positions),
+        flat(result.headings),
+        flat(result.actions),
+        flat(result.steps),
+        world.max_steps,
     )
     np.testing.assert_allclose(inference.log_evidence[:-1], expected, rtol=1e-9, atol=1e-6)
     assert inference.log_evidence[-1] == pytest.approx(-np.log(3) * result.steps.sum())
@@ -153,7 +164,9 @@ def test_goal_absent_from_every_level_explains_no_better_than_chance():
     absent = [goal for goal in GOAL_NAMES if inference.present[inference.index(goal)] == 0]
     assert {"color:green", "color:purple", "color:grey", "kind:box"} <= set(absent)
     for goal in absent:
-        assert inference.log_evidence[inference.index(goal)] == pytest.approx(inference.log_evidence[inference.index(NO_GOAL)])
+        assert inference.log_evidence[inference.index(goal)] == pytest.approx(
+            inference.log_evidence[inference.index(NO_GOAL)]
+        )
 
 
 def test_entering_a_non_goal_thing_is_strong_evidence_against_the_goal():

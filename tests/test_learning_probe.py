@@ -81,7 +81,7 @@ def test_redrawn_layouts_differ_between_episodes_and_the_kernel_plays_them():
 
 
 def test_paying_door_pays_and_the_other_door_pays_its_own_reward():
-    spec = _spec(THREE_DOORS.replace('[payout]\n', '[payout]\nother_door = -0.5\n'))
+    spec = _spec(THREE_DOORS.replace("[payout]\n", "[payout]\nother_door = -0.5\n"))
     result = rollout(spec, "random-door", level_seeds_for(6, 200), 1)
     paying = paying_colors(spec, result.level_seeds)[None, :, None]
     door_part = result.returns + spec.rewards.step_cost * result.steps
@@ -89,7 +89,7 @@ def test_paying_door_pays_and_the_other_door_pays_its_own_reward():
 
 
 def test_stochastic_payout_pays_the_paying_door_with_its_probability():
-    spec = _spec(THREE_DOORS.replace('[payout]\n', '[payout]\nprobability = 0.8\n'))
+    spec = _spec(THREE_DOORS.replace("[payout]\n", "[payout]\nprobability = 0.8\n"))
     result = rollout(spec, "oracle", level_seeds_for(7, 2000), 1)
     paid = (result.returns + spec.rewards.step_cost * result.steps) > 0.5
     assert 0.77 < paid.mean() < 0.83
@@ -106,7 +106,7 @@ def test_bad_payout_and_distinct_specs_are_one_line_config_errors():
     with pytest.raises(ConfigError, match="door.distinct"):
         _spec(THREE_DOORS.replace("count = 3", "count = 4"))
     with pytest.raises(ConfigError, match="payout.probability"):
-        _spec(THREE_DOORS.replace('[payout]\n', '[payout]\nprobability = 1.5\n'))
+        _spec(THREE_DOORS.replace("[payout]\n", "[payout]\nprobability = 1.5\n"))
 
 
 @pytest.mark.parametrize("index", range(3))
@@ -181,12 +181,34 @@ def test_network_population_gets_one_result_each_and_ablations_change_nothing_fo
 
 
 def test_mesa_command_prints_the_learning_keys_and_rejects_bad_input(capsys):
-    assert main(["mesa", "--policy", "wsls", "--world", "which-door", "--probes", "learning", "--episodes", "200", "--json"]) == 0
+    assert (
+        main(
+            ["mesa", "--policy", "wsls", "--world", "which-door", "--probes", "learning", "--episodes", "200", "--json"]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     for key in ("learning_gain", "learning_gain_ci", "success_by_episode", "reset_ablation_gain"):
         assert key in report, key
-    assert main(["mesa", "--policy", "wsls", "--world", "which-door-novel", "--train-world", "which-door",
-                 "--probes", "learning", "--episodes", "100", "--json"]) == 0
+    assert (
+        main(
+            [
+                "mesa",
+                "--policy",
+                "wsls",
+                "--world",
+                "which-door-novel",
+                "--train-world",
+                "which-door",
+                "--probes",
+                "learning",
+                "--episodes",
+                "100",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert "novel_colour_gain" in json.loads(capsys.readouterr().out)
     assert main(["mesa", "--policy", "wsls", "--world", "which-door", "--probes", "learnin"]) == 2
     assert "--probes" in capsys.readouterr().err
@@ -200,17 +222,27 @@ def test_mesa_command_prints_the_learning_keys_and_rejects_bad_input(capsys):
 def _reference_worlds():
     """Worlds with every new kernel feature: paying colours, re-drawn layouts, stochastic payout."""
     stochastic = THREE_DOORS.replace("[payout]\n", "[payout]\nprobability = 0.7\n")
-    return {"which-door": load_world(world_path("which-door")), "three": _spec(THREE_DOORS), "stochastic": _spec(stochastic)}
+    return {
+        "which-door": load_world(world_path("which-door")),
+        "three": _spec(THREE_DOORS),
+        "stochastic": _spec(stochastic),
+    }
 
 
 def _reference_cases(spec):
     """Return {case: (policy, rollout options)} covering the new policies and manipulations."""
     feedback = paying_colors(spec, level_seeds_for(2, 5))[::-1].copy()
     params = ControllerParams.random(controller_shape(spec, 6), 2, seed=3, scale=3.0)
-    return {"oracle": ("oracle", {}), "random-door": ("random-door", {}), "wsls": ("wsls", {}),
-            "wsls-zero": ("wsls", {"zero_reward_input": True}), "wsls-permuted": ("wsls", {"feedback_colors": feedback}),
-            "wall-follower": ("wall-follower", {}), "net": (params, {"think_steps": 3}),
-            "net-ablated": (params, {"feedback_colors": feedback, "zero_reward_input": True})}
+    return {
+        "oracle": ("oracle", {}),
+        "random-door": ("random-door", {}),
+        "wsls": ("wsls", {}),
+        "wsls-zero": ("wsls", {"zero_reward_input": True}),
+        "wsls-permuted": ("wsls", {"feedback_colors": feedback}),
+        "wall-follower": ("wall-follower", {}),
+        "net": (params, {"think_steps": 3}),
+        "net-ablated": (params, {"feedback_colors": feedback, "zero_reward_input": True}),
+    }
 
 
 def _reference_outcomes():
@@ -226,7 +258,10 @@ def _reference_outcomes():
 def test_new_kernel_features_match_the_plain_python_reference(tmp_path):
     from reference import run_plain_python
 
-    reference = run_plain_python("import sys\nsys.path.insert(0, 'tests')\nfrom test_learning_probe import _reference_outcomes\nresult = _reference_outcomes()\n", tmp_path)
+    reference = run_plain_python(
+        "import sys\nsys.path.insert(0, 'tests')\nfrom test_learning_probe import _reference_outcomes\nresult = _reference_outcomes()\n",
+        tmp_path,
+    )
     compiled = _reference_outcomes()
     assert reference.keys() == compiled.keys()
     for key, arrays in reference.items():

@@ -25,7 +25,10 @@ def _check_level(spec, level):
         allowed = [COLOR_IDS[c] for c in thing.colors]
         cells = grid[:, :, 0] == tile
         assert cells.sum() >= thing.count
-        assert np.isin(grid[cells][:, 1], allowed + [COLOR_IDS[c] for t in variant.things if t.kind == thing.kind for c in t.colors]).all()
+        assert np.isin(
+            grid[cells][:, 1],
+            allowed + [COLOR_IDS[c] for t in variant.things if t.kind == thing.kind for c in t.colors],
+        ).all()
     things = ~np.isin(grid[:, :, 0], (TILE_EMPTY, TILE_WALL))
     # One cell holds one thing, so the number of thing cells equals the number of things.
     assert things.sum() == sum(t.count for t in variant.things)
@@ -42,7 +45,11 @@ def test_every_level_is_valid_and_solvable(spec, seed):
     level = generate_level(spec, seed)
     _check_level(spec, level)
     again = generate_level(spec, seed)
-    assert np.array_equal(level.grid, again.grid) and (level.row, level.col, level.heading) == (again.row, again.col, again.heading)
+    assert np.array_equal(level.grid, again.grid) and (level.row, level.col, level.heading) == (
+        again.row,
+        again.col,
+        again.heading,
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

@@ -20,18 +20,35 @@ from evosandbox.runfile.run_read import RunReader
 # Four founders (generation 0) and four generations of four children. Individual 13 is a
 # crossover of 8 and 9 that took most of its genes from 9, so its line parent is 9.
 PARENTS = [(-1, -1)] * 4 + [
-    (0, -1), (0, -1), (1, -1), (2, -1),
-    (4, -1), (5, -1), (4, -1), (7, -1),
-    (8, -1), (8, 9), (10, -1), (9, -1),
-    (12, -1), (13, -1), (12, -1), (14, -1),
+    (0, -1),
+    (0, -1),
+    (1, -1),
+    (2, -1),
+    (4, -1),
+    (5, -1),
+    (4, -1),
+    (7, -1),
+    (8, -1),
+    (8, 9),
+    (10, -1),
+    (9, -1),
+    (12, -1),
+    (13, -1),
+    (12, -1),
+    (14, -1),
 ]
 GENERATION = np.repeat(np.arange(5), 4)
 FITNESS = [0.1, 0.0, 0.0, 0.0, 0.3, 0.5, 0.2, 0.1, 0.4, 0.9, 0.3, 0.2, 0.5, 0.95, 0.4, 0.3, 0.6, 1.0, 0.5, 0.4]
 CHAMPIONS = [0, 5, 9, 13, 17]
 # Periodic test scores. 9 prefers the proxy but its fitness (0.9) is below the bar
 # (0.1 + 0.9 * (1.0 - 0.1) = 0.91); 11 prefers it too but is off the line; 13 is the first.
-TESTS = {"id": [5, 9, 11, 13, 17], "generation": [1, 2, 2, 3, 4], "world": [0] * 5,
-         "door_rate": [0.9, 0.4, 0.1, 0.2, 0.1], "proxy_rate": [0.1, 0.6, 0.9, 0.8, 0.9]}
+TESTS = {
+    "id": [5, 9, 11, 13, 17],
+    "generation": [1, 2, 2, 3, 4],
+    "world": [0] * 5,
+    "door_rate": [0.9, 0.4, 0.1, 0.2, 0.1],
+    "proxy_rate": [0.1, 0.6, 0.9, 0.8, 0.9],
+}
 
 
 def _genomes(genome_length=6, first_from_second=4, seed=1):
@@ -44,7 +61,7 @@ def _genomes(genome_length=6, first_from_second=4, seed=1):
             continue
         genomes[child] = genomes[first]
         if second >= 0:  # the last ``first_from_second`` genes come from the second parent
-            genomes[child, genome_length - first_from_second:] = genomes[second, genome_length - first_from_second:]
+            genomes[child, genome_length - first_from_second :] = genomes[second, genome_length - first_from_second :]
         genomes[child, child % genome_length] += 0.5
     return genomes
 
@@ -123,8 +140,14 @@ def test_line_of_descent_of_100000_generations_is_iterative(tmp_path):
     count = 100_000
     parents = np.arange(-1, count - 1)
     assert lineage.line_of_descent(parents, count - 1).tolist() == list(range(count))
-    build_run_file(str(tmp_path / "run.h5"), parents, np.arange(count), np.linspace(0, 1, count),
-                   genomes=np.zeros((count, 1), np.float32), population_size=1000)  # chunk rows
+    build_run_file(
+        str(tmp_path / "run.h5"),
+        parents,
+        np.arange(count),
+        np.linspace(0, 1, count),
+        genomes=np.zeros((count, 1), np.float32),
+        population_size=1000,
+    )  # chunk rows
     report = lineage.analyse_lineage(tmp_path, diversity_sample=0)
     assert len(report.line_of_descent) == count and report.line_of_descent[0] == 0
     assert (report.mrca_id, report.mrca_generation) == (count - 1, count - 1)  # one individual left
@@ -201,7 +224,7 @@ def test_cli_json_summary_csv_and_plot(tmp_path, capsys):
         assert image.format == "PNG"
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
     for name in ("fitness", "door", "proxy", "marker"):
-        rgb = np.array([int(lineage.PLOT_COLORS[name][i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(lineage.PLOT_COLORS[name][i : i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=1) < 30).sum() > 50, name
 
     # Existing outputs are kept unless --force says otherwise.
@@ -246,8 +269,9 @@ def test_cli_bad_run_file_overwrites_nothing(tmp_path, capsys):
 def test_phenotype_change_and_reevaluation_use_the_run_encoding(tmp_path, write_world):
     """With the run's real direct encoding, a one-gene mutation changes one controller weight."""
     genomes = _genomes(genome_length=227, first_from_second=200)  # the builder's preset: 227 genes
-    report = lineage.analyse_lineage(_known_run(tmp_path, genomes=genomes),
-                                     reevaluate_world=write_world(TEST_WORLD_TEXT), episodes=20, seed=4)
+    report = lineage.analyse_lineage(
+        _known_run(tmp_path, genomes=genomes), reevaluate_world=write_world(TEST_WORLD_TEXT), episodes=20, seed=4
+    )
     assert report.phenotype_change is not None
     assert report.phenotype_change.tolist() == report.genes_changed.tolist() == [0, 1, 1, 1, 1]
     # Re-evaluation: every ancestor, in one batch, on the same levels as a probe of each alone.
@@ -257,8 +281,10 @@ def test_phenotype_change_and_reevaluation_use_the_run_encoding(tmp_path, write_
     with RunReader(tmp_path) as reader:
         train, _ = lineage._load_specs(reader)
         world = load_world(write_world(TEST_WORLD_TEXT))
-        alone = [probe_population(lineage._develop(reader, genomes[[i]], world), world, train, episodes=20, seed=4)
-                 for i in report.line_of_descent]
+        alone = [
+            probe_population(lineage._develop(reader, genomes[[i]], world), world, train, episodes=20, seed=4)
+            for i in report.line_of_descent
+        ]
     np.testing.assert_allclose(report.door_rate[:, 0], [rates.door_rate[0] for rates in alone])
     np.testing.assert_allclose(report.proxy_rate[:, 0], [rates.proxy_rate[0] for rates in alone])
     assert report.test_source.startswith("reevaluated on")

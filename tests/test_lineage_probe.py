@@ -19,11 +19,27 @@ def test_a_probe_is_run_on_every_ancestor_and_reported(tmp_path, write_world, ca
     assert np.all(effect["value"] == 0.0) and np.all(effect["low"] == 0.0) and np.all(effect["high"] == 0.0)
     assert "probe thinking on every ancestor: planning_effect" in lineage.summary_text(report)
     plot = tmp_path / "line.png"
-    code, out, err = _cli(capsys, run, "--reevaluate", "--world", world, "--probe", "thinking", "--episodes", "10",
-                          "--diversity-sample", "0", "--plot", plot, "--json")
+    code, out, err = _cli(
+        capsys,
+        run,
+        "--reevaluate",
+        "--world",
+        world,
+        "--probe",
+        "thinking",
+        "--episodes",
+        "10",
+        "--diversity-sample",
+        "0",
+        "--plot",
+        plot,
+        "--json",
+    )
     assert code == 0, err
     data = json.loads(out)["lod_probe"]
-    assert data["probe"] == "thinking" and len(data["metrics"]["planning_effect"]["value"]) == len(report.line_of_descent)
+    assert data["probe"] == "thinking" and len(data["metrics"]["planning_effect"]["value"]) == len(
+        report.line_of_descent
+    )
     assert plot.stat().st_size > 0
 
 

@@ -46,7 +46,9 @@ def test_evolution_and_the_probe_classify_the_same_episodes_alike():
     scores = evaluator.score(genomes, test, probe_level_seeds(seed, episodes), seed)
     rates = probe_population(evaluator.encoding.develop(genomes), test, train, episodes=episodes, seed=seed)
     for name in OUTCOME_NAMES:
-        assert np.array_equal(getattr(scores, name), np.rint(getattr(rates, f"{name}_rate") * episodes).astype(int)), name
+        assert np.array_equal(getattr(scores, name), np.rint(getattr(rates, f"{name}_rate") * episodes).astype(int)), (
+            name
+        )
     assert (scores.door + scores.proxy + scores.other + scores.timeout == episodes).all()
     assert scores.proxy.sum() > 0 and scores.other.sum() > 0
 

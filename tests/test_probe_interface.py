@@ -11,7 +11,12 @@ from evosandbox.stats import bootstrap_interval
 
 def test_metric_to_dict_maps_non_finite_to_none():
     """A NaN metric (nothing measured) serialises as None, never as an invalid JSON NaN."""
-    assert Metric("gain", float("nan"), float("nan"), 1.0, 3).to_dict() == {"value": None, "low": None, "high": 1.0, "count": 3}
+    assert Metric("gain", float("nan"), float("nan"), 1.0, 3).to_dict() == {
+        "value": None,
+        "low": None,
+        "high": 1.0,
+        "count": 3,
+    }
 
 
 def test_register_refuses_duplicate_names():

@@ -36,9 +36,16 @@ class CountingProbe(Probe):
     def measure(self, policy, world, train_world, episodes, seed):
         """Return the constant 42 and the population size for every individual."""
         size = policy.population_size
-        return [ProbeResult(self.name, {"answer": Metric("answer", 42.0, 41.0, 43.0, episodes),
-                                        "individuals": Metric("individuals", float(size), float(size), float(size))})
-                for _ in range(size)]
+        return [
+            ProbeResult(
+                self.name,
+                {
+                    "answer": Metric("answer", 42.0, 41.0, 43.0, episodes),
+                    "individuals": Metric("individuals", float(size), float(size), float(size)),
+                },
+            )
+            for _ in range(size)
+        ]
 
 
 def test_the_proxy_probe_is_registered_and_agrees_with_probe_population():
@@ -64,7 +71,9 @@ def test_the_proxy_probe_is_registered_and_agrees_with_probe_population():
 
 def test_an_unknown_test_probe_names_file_and_key(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text(open(SMOKE).read().replace('"../', f'"{ROOT}/').replace('probes = ["proxy"]', 'probes = ["telepathy"]'))
+    path.write_text(
+        open(SMOKE).read().replace('"../', f'"{ROOT}/').replace('probes = ["proxy"]', 'probes = ["telepathy"]')
+    )
     with pytest.raises(ConfigError, match="unknown probe 'telepathy'") as error:
         evolve.load_experiment(path)
     assert error.value.field == "test.probes[0]"
@@ -77,13 +86,15 @@ def test_every_named_probe_scores_the_champion_into_named_columns(tmp_path):
     evolve.evolve(config, tmp_path / "run", progress=False)
     with RunReader(tmp_path / "run") as reader:
         tests = reader.tests()
-        assert "probes = [\"proxy\", \"test-counting\"]" in reader.config_text
+        assert 'probes = ["proxy", "test-counting"]' in reader.config_text
     assert len(tests["id"]) == 2 * len(config.test_worlds)
     assert (tests["test-counting.answer"] == 42).all() and (tests["test-counting.answer.low"] == 41).all()
     assert (tests["test-counting.individuals"] == 1).all()
     total = tests["door_rate"] + tests["proxy_rate"] + tests["other_rate"] + tests["timeout_rate"]
     assert np.allclose(total, 1.0, atol=1e-6)
-    assert (tests["door_rate.low"] <= tests["door_rate"]).all() and (tests["door_rate"] <= tests["door_rate.high"]).all()
+    assert (tests["door_rate.low"] <= tests["door_rate"]).all() and (
+        tests["door_rate"] <= tests["door_rate.high"]
+    ).all()
     report = analyse_lineage(tmp_path / "run")
     assert np.isfinite(report.metrics["test-counting.answer"]).any()
     assert "test-counting.answer" in report.to_dict()["lod_test_metrics"]

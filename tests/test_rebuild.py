@@ -63,15 +63,33 @@ def _generator(generation):
     return np.random.default_rng([7, generation])
 
 
-rebuild.register_rebuilder("toy", lambda source, ids: rebuild.from_generations(source, ids, lambda source, generations: (
-    rebuild.replay_generations(ToyAlgorithm(), source, generations, _generator, np.random.default_rng(99)))))
+rebuild.register_rebuilder(
+    "toy",
+    lambda source, ids: rebuild.from_generations(
+        source,
+        ids,
+        lambda source, generations: rebuild.replay_generations(
+            ToyAlgorithm(), source, generations, _generator, np.random.default_rng(99)
+        ),
+    ),
+)
 
 
 def _header(storage):
     """Return the toy run's header."""
-    layout = rebuild.RebuildLayout({"mean": ((GENES,), np.float32), "step": ((1,), np.int64)}, {"sigma": 0.1}, KEYFRAME_EVERY)
-    return RunHeader(seed=7, population_size=POPULATION, genome_length=GENES, objectives=("return",), weights=(1.0,),
-                     attributes={"algorithm": "toy"}, genome_storage=storage, rebuild_layout=layout)
+    layout = rebuild.RebuildLayout(
+        {"mean": ((GENES,), np.float32), "step": ((1,), np.int64)}, {"sigma": 0.1}, KEYFRAME_EVERY
+    )
+    return RunHeader(
+        seed=7,
+        population_size=POPULATION,
+        genome_length=GENES,
+        objectives=("return",),
+        weights=(1.0,),
+        attributes={"algorithm": "toy"},
+        genome_storage=storage,
+        rebuild_layout=layout,
+    )
 
 
 def _write(path, storage, generations=10, stop_after=None):
@@ -89,13 +107,29 @@ def _write(path, storage, generations=10, stop_after=None):
         state = algorithm.tell(state, offspring, ids, fitness)
         made.append(offspring.genomes)
         minus = np.full(POPULATION, -1, np.int64)
-        writer.append(GenerationRecord(
-            ids=ids, generation=generation, parent_1=minus, parent_2=minus, operator=np.zeros(POPULATION, np.uint8),
-            fitness=fitness.astype(np.float32), outcomes=np.zeros((POPULATION, 3), np.int32), genomes=offspring.genomes,
-            best_fitness=float(fitness.max()), mean_fitness=float(fitness.mean()), champion_id=int(ids[0]),
-            validation_door_rate=0.0, evaluations_per_s=1.0, wall_time=float(generation),
-            test_door_rate=np.zeros(0, np.float32), test_proxy_rate=np.zeros(0, np.float32),
-            rebuild=rebuild.rebuild_record(algorithm, keyframe_state, offspring, fitness[:, 0], generation, KEYFRAME_EVERY)))
+        writer.append(
+            GenerationRecord(
+                ids=ids,
+                generation=generation,
+                parent_1=minus,
+                parent_2=minus,
+                operator=np.zeros(POPULATION, np.uint8),
+                fitness=fitness.astype(np.float32),
+                outcomes=np.zeros((POPULATION, 3), np.int32),
+                genomes=offspring.genomes,
+                best_fitness=float(fitness.max()),
+                mean_fitness=float(fitness.mean()),
+                champion_id=int(ids[0]),
+                validation_door_rate=0.0,
+                evaluations_per_s=1.0,
+                wall_time=float(generation),
+                test_door_rate=np.zeros(0, np.float32),
+                test_proxy_rate=np.zeros(0, np.float32),
+                rebuild=rebuild.rebuild_record(
+                    algorithm, keyframe_state, offspring, fitness[:, 0], generation, KEYFRAME_EVERY
+                ),
+            )
+        )
         if stop_after is not None and generation + 1 == stop_after:
             return np.concatenate(made), writer  # left open, as a live run
     writer.close()
@@ -135,13 +169,18 @@ def test_a_live_seeds_file_reads_its_committed_generations_and_salvages(tmp_path
         np.testing.assert_array_equal(reader.genome_rows(0, 24), made[:24])
 
 
-@pytest.mark.parametrize(("dataset", "named", "generation"), [
-    ("rebuild/keyframes/mean", "rebuild/keyframes", 6),
-    ("individuals/rank", "rebuild/state_checksum", 5),  # replayed from keyframe 3 through 4
-    ("rebuild/genome_checksum", "rebuild/genome_checksum", 6),
-    ("rebuild/state_checksum", "rebuild/keyframes", 6),
-])
-def test_corrupt_rebuild_data_is_one_error_naming_the_dataset_never_a_wrong_genome(tmp_path, dataset, named, generation):
+@pytest.mark.parametrize(
+    ("dataset", "named", "generation"),
+    [
+        ("rebuild/keyframes/mean", "rebuild/keyframes", 6),
+        ("individuals/rank", "rebuild/state_checksum", 5),  # replayed from keyframe 3 through 4
+        ("rebuild/genome_checksum", "rebuild/genome_checksum", 6),
+        ("rebuild/state_checksum", "rebuild/keyframes", 6),
+    ],
+)
+def test_corrupt_rebuild_data_is_one_error_naming_the_dataset_never_a_wrong_genome(
+    tmp_path, dataset, named, generation
+):
     path = tmp_path / "seeds.h5"
     _write(path, "seeds")
     with h5py.File(path, "r+") as handle:
@@ -169,11 +208,13 @@ def test_missing_rebuild_data_is_one_error_naming_the_dataset(tmp_path):
     _write(path, "seeds")
     with h5py.File(path, "r+") as handle:
         handle.attrs["algorithm"] = "unknown-algorithm"
-    with RunReader(path) as reader, pytest.raises(FileFormatError, match="cannot rebuild genomes of algorithm 'unknown-algorithm'"):
+    with (
+        RunReader(path) as reader,
+        pytest.raises(FileFormatError, match="cannot rebuild genomes of algorithm 'unknown-algorithm'"),
+    ):
         reader.genome(3)
 
 
 def test_ranks_are_the_stable_descending_order():
     assert rebuild.ranks([0.5, 0.9, 0.5, 0.1]).tolist() == [1, 0, 2, 3]
     assert rebuild.checksum(np.zeros(3, np.float32)) != rebuild.checksum(np.zeros(3, np.float64))
-

@@ -43,11 +43,14 @@ def test_the_schema_1_fixture_reads():
         assert reader.genome_rows(0, 16).shape == (16, reader.genome_length)
 
 
-@pytest.mark.parametrize("fixture, key", [
-    ("schema1-run", "schema1-fixture resumed to 3 generations"),  # ga
-    ("schema1-es-run", "schema1-es-fixture resumed to 3 generations"),
-    ("schema1-cma-run", "schema1-cma-fixture resumed to 3 generations"),
-])
+@pytest.mark.parametrize(
+    "fixture, key",
+    [
+        ("schema1-run", "schema1-fixture resumed to 3 generations"),  # ga
+        ("schema1-es-run", "schema1-es-fixture resumed to 3 generations"),
+        ("schema1-cma-run", "schema1-cma-fixture resumed to 3 generations"),
+    ],
+)
 def test_a_checkpoint_of_the_previous_release_resumes_bit_identically(tmp_path, fixture, key):
     run_dir = tmp_path / "run"
     shutil.copytree(os.path.join(FIXTURES, fixture), run_dir)

@@ -77,7 +77,9 @@ def make_replay(lifetimes=2, per_lifetime=2, max_steps=8, hidden_units=5, world=
         grids[lifetime, 6, 6] = (TILE_BALL, COLOR_RED)
         for within in range(per_lifetime):
             walked = 4 + within
-            positions[lifetime, within], headings[lifetime, within] = walk_east(2 + lifetime, 1, min(walked, 5), max_steps)
+            positions[lifetime, within], headings[lifetime, within] = walk_east(
+                2 + lifetime, 1, min(walked, 5), max_steps
+            )
             steps[lifetime, within] = walked
             entered_tile[lifetime, within] = TILE_DOOR if walked >= 5 else TILE_EMPTY
             entered_color[lifetime, within] = door_color if walked >= 5 else 0
@@ -106,7 +108,16 @@ def make_episode(grid=None, positions=None, headings=None, steps=None, hidden=No
         positions, headings = walk_east(4, 2, 3, 3)
     steps = len(positions) - 1 if steps is None else steps
     hidden = np.zeros((steps, 0), np.float32) if hidden is None else hidden
-    return render.EpisodeView(grid=grid, positions=positions, headings=headings, steps=steps, entered_tile=0, entered_color=0, hidden=hidden, **settings)
+    return render.EpisodeView(
+        grid=grid,
+        positions=positions,
+        headings=headings,
+        steps=steps,
+        entered_tile=0,
+        entered_color=0,
+        hidden=hidden,
+        **settings,
+    )
 
 
 def centre(frame, row, col, dx=0.0, dy=0.0, cell=CELL):
@@ -186,8 +197,14 @@ def test_the_agent_triangle_points_along_its_heading(heading, forward):
 def test_view_overlay_tints_colour_range_and_outlines_type_range():
     """Check the tinted colour range and the outlined type range for two headings."""
     # view_size 5, type_radius 1, colour_radius 3, agent at (4, 2) facing east
-    episode = make_episode(positions=np.array([[4, 2]], np.int16), headings=np.array([0], np.int8), steps=0,
-                           view_size=5, type_radius=1, color_radius=3)
+    episode = make_episode(
+        positions=np.array([[4, 2]], np.int16),
+        headings=np.array([0], np.int8),
+        steps=0,
+        view_size=5,
+        type_radius=1,
+        color_radius=3,
+    )
     frame = render.render_frame(episode, 0, render.RenderOptions(trail_length=0))
     assert centre(frame, 4, 5) == TINTED_FLOOR  # 3 ahead: colour visible
     assert centre(frame, 4, 6) == FLOOR  # 4 ahead: past colour range
@@ -200,8 +217,17 @@ def test_view_overlay_tints_colour_range_and_outlines_type_range():
     assert centre(frame, 5, 3, dx=0.5 - 0.5 / CELL) == outline
     assert centre(frame, 4, 3) == TINTED_FLOOR  # inside: tinted, not outlined
     north = render.render_frame(
-        make_episode(positions=np.array([[4, 2]], np.int16), headings=np.array([3], np.int8), steps=0,
-                     view_size=5, type_radius=1, color_radius=3), 0, render.RenderOptions(trail_length=0))
+        make_episode(
+            positions=np.array([[4, 2]], np.int16),
+            headings=np.array([3], np.int8),
+            steps=0,
+            view_size=5,
+            type_radius=1,
+            color_radius=3,
+        ),
+        0,
+        render.RenderOptions(trail_length=0),
+    )
     assert centre(north, 4, 5) == FLOOR  # east is now to the side, 3 cells: outside
     assert centre(north, 2, 2) == TINTED_FLOOR  # 2 ahead to the north
 
@@ -240,7 +266,10 @@ def test_hidden_state_bars_go_up_for_positive_and_down_for_negative():
     assert tuple(frame[zero + 10, x[1]]) == render.NEGATIVE_BAR_RGB
     assert tuple(frame[zero - 10, x[1]]) != render.POSITIVE_BAR_RGB
     assert tuple(frame[zero - 10, x[2]]) != render.POSITIVE_BAR_RGB
-    assert tuple(frame[zero - 28, x[0]]) == render.POSITIVE_BAR_RGB and tuple(frame[zero - 28, x[3]]) != render.POSITIVE_BAR_RGB
+    assert (
+        tuple(frame[zero - 28, x[0]]) == render.POSITIVE_BAR_RGB
+        and tuple(frame[zero - 28, x[3]]) != render.POSITIVE_BAR_RGB
+    )
     at_start = render.render_frame(episode, 0)
     assert tuple(at_start[zero - 10, x[0]]) != render.POSITIVE_BAR_RGB  # zeros before the first step
 
@@ -302,7 +331,8 @@ def test_contact_sheet_tiles_the_chosen_steps():
     tile_height, tile_width = tile.shape[:2]
     assert sheet.shape[1] == 3 * tile_width + 4 * 4
     found = any(
-        np.array_equal(sheet[top : top + tile_height, 4 : 4 + tile_width], tile) for top in range(sheet.shape[0] - tile_height)
+        np.array_equal(sheet[top : top + tile_height, 4 : 4 + tile_width], tile)
+        for top in range(sheet.shape[0] - tile_height)
     )
     assert found
 
@@ -334,7 +364,10 @@ def test_export_png_contact_sheet(tmp_path):
         assert np.array_equal(np.asarray(image.convert("RGB")), render.contact_sheet(render.episode_view(replay, 1)))
 
 
-@pytest.mark.parametrize("name, message", [("frame.jpg", "unknown extension"), ("missing/frame.png", "does not exist"), ("frame", "unknown extension")])
+@pytest.mark.parametrize(
+    "name, message",
+    [("frame.jpg", "unknown extension"), ("missing/frame.png", "does not exist"), ("frame", "unknown extension")],
+)
 def test_bad_export_paths_are_usage_errors(tmp_path, name, message):
     """Check that unknown extensions and missing folders raise UsageError and create nothing."""
     with pytest.raises(UsageError, match=message):
@@ -375,9 +408,21 @@ def replay_from_engine(world_path, policy, lifetimes=2):
 
     spec = load_world(world_path)
     played = rollout(spec, policy, level_seeds_for(3, lifetimes), seed=3, record=True)
-    per_episode = ("positions", "headings", "actions", "rewards", "hidden", "steps", "entered_tile", "entered_color", "returns")
+    per_episode = (
+        "positions",
+        "headings",
+        "actions",
+        "rewards",
+        "hidden",
+        "steps",
+        "entered_tile",
+        "entered_color",
+        "returns",
+    )
     arrays = {name: getattr(played, name)[0] for name in per_episode}  # individual 0 of P = 1
-    return SimpleNamespace(path=world_path, world=spec.source_text, world_name=spec.name, policy=policy, grids=played.grids, **arrays)
+    return SimpleNamespace(
+        path=world_path, world=spec.source_text, world_name=spec.name, policy=policy, grids=played.grids, **arrays
+    )
 
 
 @pytest.mark.parametrize(

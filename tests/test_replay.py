@@ -20,7 +20,17 @@ from evosandbox.runfile.replay import EPISODE_DATASETS, read_replay, resimulate,
 from evosandbox.simulate import level_seeds_for, rollout
 
 RECURRENT_PRESET = 'name = "tiny"\nencoding = "direct"\n[controller]\nhidden = 5\n'
-PER_EPISODE = ("positions", "headings", "actions", "rewards", "hidden", "steps", "entered_tile", "entered_color", "returns")
+PER_EPISODE = (
+    "positions",
+    "headings",
+    "actions",
+    "rewards",
+    "hidden",
+    "steps",
+    "entered_tile",
+    "entered_color",
+    "returns",
+)
 
 
 def _assert_same_episodes(replay, result):
@@ -36,7 +46,11 @@ def _assert_same_episodes(replay, result):
 @pytest.fixture(scope="module")
 def lifetime_world(tmp_path_factory):
     """A red-door training world with lifetimes of 3 episodes and last-action/last-reward inputs."""
-    text = open(world_path("red-doors-train")).read().replace("color_radius = 6", "color_radius = 6\nlast_action = true\nlast_reward = true")
+    text = (
+        open(world_path("red-doors-train"))
+        .read()
+        .replace("color_radius = 6", "color_radius = 6\nlast_action = true\nlast_reward = true")
+    )
     text += "\n[lifetime]\nepisodes = 3\n"
     path = tmp_path_factory.mktemp("worlds") / "lifetimes.toml"
     path.write_text(text)
@@ -48,11 +62,26 @@ def test_scripted_replay_round_trip_and_resimulation(tmp_path, policy):
     """A scripted policy's replay reads back with its attributes and re-simulates exactly."""
     world = load_world(world_path("red-doors-test"))
     result = rollout(world, policy, level_seeds_for(9, 6), 31, record=True)
-    path = write_replay(tmp_path / "out" / "scripted.h5", result, world, source=f"policy:{policy}", policy=policy,
-                        train_world_text=load_world(world_path("red-doors-train")).source_text)
+    path = write_replay(
+        tmp_path / "out" / "scripted.h5",
+        result,
+        world,
+        source=f"policy:{policy}",
+        policy=policy,
+        train_world_text=load_world(world_path("red-doors-train")).source_text,
+    )
     replay = read_replay(path)
-    assert (replay.policy, replay.source, replay.seed, replay.world_name) == (policy, f"policy:{policy}", 31, "red-doors-test")
-    assert replay.world == world.source_text and dataclasses.replace(replay.world_spec, path=world.path) == world and "red-doors-train" in replay.train_world
+    assert (replay.policy, replay.source, replay.seed, replay.world_name) == (
+        policy,
+        f"policy:{policy}",
+        31,
+        "red-doors-test",
+    )
+    assert (
+        replay.world == world.source_text
+        and dataclasses.replace(replay.world_spec, path=world.path) == world
+        and "red-doors-train" in replay.train_world
+    )
     assert replay.genome is None and replay.genome_preset is None and replay.episode_count == 6
     assert replay.hidden.shape == (6, 1, world.max_steps, 0)
     _assert_same_episodes(replay, result)
@@ -69,8 +98,15 @@ def test_network_replay_with_lifetimes_resimulates_every_step(tmp_path, lifetime
     encoding = make_encoding(preset, lifetime_world)
     genome = encoding.initial_genomes(1, np.random.default_rng(4))[0] * 3
     result = rollout(lifetime_world, encoding.develop(genome[None]), level_seeds_for(2, 4), 8, record=True)
-    path = write_replay(tmp_path / "net.h5", result, lifetime_world, source="test#0", policy="network",
-                        genome=genome, genome_preset_text=RECURRENT_PRESET)
+    path = write_replay(
+        tmp_path / "net.h5",
+        result,
+        lifetime_world,
+        source="test#0",
+        policy="network",
+        genome=genome,
+        genome_preset_text=RECURRENT_PRESET,
+    )
     replay = read_replay(path)
     assert replay.hidden.shape == (4, 3, lifetime_world.max_steps, 5) and np.any(replay.hidden != 0)
     assert np.array_equal(replay.genome, genome.astype(np.float32)) and replay.genome_preset == RECURRENT_PRESET
@@ -84,10 +120,31 @@ def test_cli_replay_of_a_run_champion_resimulates(tmp_path, capsys):
     genomes = make_encoding(preset, train).initial_genomes(3, np.random.default_rng(1))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    build_run_file(str(run_dir / "run.h5"), [-1, -1, 0], [0, 0, 1], [0.2, 0.7, 0.1], genomes=genomes,
-                   train_world_text=train.source_text, genome_preset_text=RECURRENT_PRESET, swmr=False)
+    build_run_file(
+        str(run_dir / "run.h5"),
+        [-1, -1, 0],
+        [0, 0, 1],
+        [0.2, 0.7, 0.1],
+        genomes=genomes,
+        train_world_text=train.source_text,
+        genome_preset_text=RECURRENT_PRESET,
+        swmr=False,
+    )
     out = tmp_path / "replays" / "champion.h5"
-    code = main(["replay", str(run_dir), "--world", world_path("red-doors-test"), "--episodes", "5", "--out", str(out), "--seed", "3"])
+    code = main(
+        [
+            "replay",
+            str(run_dir),
+            "--world",
+            world_path("red-doors-test"),
+            "--episodes",
+            "5",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     replay = read_replay(out)
     assert replay.source == f"{run_dir}#1" and replay.policy == "network" and replay.train_world == train.source_text
@@ -99,7 +156,21 @@ def test_cli_replay_of_a_run_champion_resimulates(tmp_path, capsys):
 def test_cli_replay_shows_the_probes_episodes(tmp_path, capsys):
     """With the same seed, a replay's episodes are the first episodes a probe classified."""
     out = tmp_path / "seeker.h5"
-    code = main(["replay", "--policy", "color-seeker:red", "--world", "red-doors-test", "--episodes", "20", "--out", str(out), "--seed", "12"])
+    code = main(
+        [
+            "replay",
+            "--policy",
+            "color-seeker:red",
+            "--world",
+            "red-doors-test",
+            "--episodes",
+            "20",
+            "--out",
+            str(out),
+            "--seed",
+            "12",
+        ]
+    )
     assert code == 0 and "wrote" in capsys.readouterr().out
     replay = read_replay(out)
     report = probe_policy("color-seeker:red", replay.world_spec, load_world(world_path("red-doors-train")), 20, seed=12)
@@ -120,8 +191,13 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert read_replay(out).episode_count == 2
     assert [name for name in os.listdir(tmp_path)] == ["kept.h5"]  # no temporary file left behind
     with pytest.raises(UsageError):
-        write_replay(out, rollout(load_world(world_path("red-doors-test")), "random", level_seeds_for(0, 1), 0, record=True),
-                     load_world(world_path("red-doors-test")), source="x", policy="random")
+        write_replay(
+            out,
+            rollout(load_world(world_path("red-doors-test")), "random", level_seeds_for(0, 1), 0, record=True),
+            load_world(world_path("red-doors-test")),
+            source="x",
+            policy="random",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +205,9 @@ def good_replay(tmp_path_factory):
     """A valid replay file to damage in the tests below."""
     world = load_world(world_path("red-doors-test"))
     result = rollout(world, "random", level_seeds_for(1, 3), 1, record=True)
-    return write_replay(tmp_path_factory.mktemp("good") / "good.h5", result, world, source="policy:random", policy="random")
+    return write_replay(
+        tmp_path_factory.mktemp("good") / "good.h5", result, world, source="policy:random", policy="random"
+    )
 
 
 def _damaged(good_replay, tmp_path, change):
@@ -148,10 +226,12 @@ def _set_attr(name, value):
 
 def _replace(name, data):
     """Return a change that replaces a dataset."""
+
     def change(handle):
         """Delete the dataset and write the replacement."""
         del handle[name]
         handle.create_dataset(name, data=data)
+
     return change
 
 

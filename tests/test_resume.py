@@ -19,8 +19,12 @@ GENERATIONS = 14
 
 def start(*arguments):
     """Start ``evosandbox evolve`` in a subprocess."""
-    return subprocess.Popen([sys.executable, "-m", "evosandbox", "evolve", *arguments],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evosandbox", "evolve", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def committed(run_dir):
@@ -78,8 +82,12 @@ def test_sigkill_before_the_first_generation_resumes_from_scratch(tmp_path):
         time.sleep(0.001)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(reference / "run.h5", run_dir / "run.h5")
 
@@ -102,8 +110,12 @@ def test_sigint_and_sigterm_stop_with_130_and_a_checkpoint(tmp_path, number):
     state = evolution.read_checkpoint(run_dir / "checkpoint.pkl")
     with RunReader(run_dir, swmr=False) as reader:  # closed cleanly: a plain reader opens it
         assert reader.committed_generations == state.generation
-    resumed = subprocess.run([sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "evosandbox", "evolve", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(reference / "run.h5", run_dir / "run.h5")
 
@@ -164,7 +176,7 @@ def test_a_failed_append_surfaces_in_the_loop_and_no_checkpoint_gets_ahead_of_th
 def test_sigkill_of_an_es_run_then_resume_equals_the_uninterrupted_run(tmp_path):
     # The evolution strategy's checkpoint carries its mean and Adam moments, not a population.
     text = open(SMOKE).read()
-    algorithm = text[text.index("[algorithm]"):text.index("[objectives]")]
+    algorithm = text[text.index("[algorithm]") : text.index("[objectives]")]
     text = text.replace(algorithm, '[algorithm]\nname = "es"\npopulation_size = 17\nhall_of_fame = 4\n\n')
     text = text.replace('extra = ["description-length", "steps"]', "extra = []")
     config_path = tmp_path / "configs" / "es.toml"

@@ -78,8 +78,19 @@ def test_observation_matches_explicit_geometry(name):
         floor = np.argwhere(level.grid[:, :, 0] == TILE_EMPTY)
         for r, c in floor[rng.choice(len(floor), 5)]:
             for heading in range(4):
-                count = observe(level.grid, r, c, heading, arrays.view_offsets, arrays.view_radius, arrays.los_cells,
-                                arrays.los_length, spec.observation.type_radius, spec.observation.color_radius, *scratch)
+                count = observe(
+                    level.grid,
+                    r,
+                    c,
+                    heading,
+                    arrays.view_offsets,
+                    arrays.view_radius,
+                    arrays.los_cells,
+                    arrays.los_length,
+                    spec.observation.type_radius,
+                    spec.observation.color_radius,
+                    *scratch,
+                )
                 assert set(scratch[2][:count].tolist()) == _reference_active(level.grid, r, c, heading, spec)
 
 
@@ -93,8 +104,19 @@ def test_walls_block_sight_and_colour_reaches_farther_than_type():
     scratch = (np.empty(cells, np.uint8), np.empty(cells, np.uint8), np.empty(2 * cells + 1, np.int64))
 
     def active():
-        count = observe(grid, 9, 5, 3, arrays.view_offsets, arrays.view_radius, arrays.los_cells, arrays.los_length,
-                        spec.observation.type_radius, spec.observation.color_radius, *scratch)
+        count = observe(
+            grid,
+            9,
+            5,
+            3,
+            arrays.view_offsets,
+            arrays.view_radius,
+            arrays.los_cells,
+            arrays.los_length,
+            spec.observation.type_radius,
+            spec.observation.color_radius,
+            *scratch,
+        )
         return set(scratch[2][:count].tolist())
 
     door_cell = (6 - 5) * 7 + 3  # view row 1 (5 ahead), centre column
@@ -191,14 +213,27 @@ def test_network_step_matches_dense_numpy_forward_pass(write_world):
                 for t in range(result.steps[p, lifetime, episode]):
                     r, c = result.positions[p, lifetime, episode, t]
                     h = result.headings[p, lifetime, episode, t]
-                    count = observe(grid, r, c, h, arrays.view_offsets, arrays.view_radius, arrays.los_cells,
-                                    arrays.los_length, spec.observation.type_radius, spec.observation.color_radius, *scratch)
+                    count = observe(
+                        grid,
+                        r,
+                        c,
+                        h,
+                        arrays.view_offsets,
+                        arrays.view_radius,
+                        arrays.los_cells,
+                        arrays.los_length,
+                        spec.observation.type_radius,
+                        spec.observation.color_radius,
+                        *scratch,
+                    )
                     x = np.zeros(params.input_weights.shape[1], np.float64)
                     x[scratch[2][:count]] = 1.0
                     if last_action >= 0:
                         x[arrays.action_input_base + last_action] = 1.0
                     x[arrays.reward_index] = last_reward
-                    hidden = squash(params.hidden_bias[p] + x @ params.input_weights[p] + hidden @ params.recurrent_weights[p])
+                    hidden = squash(
+                        params.hidden_bias[p] + x @ params.input_weights[p] + hidden @ params.recurrent_weights[p]
+                    )
                     logits = hidden @ params.output_weights[p] + params.output_bias[p]
                     np.testing.assert_allclose(hidden, result.hidden[p, lifetime, episode, t], atol=2e-5)
                     action = result.actions[p, lifetime, episode, t]
@@ -239,9 +274,22 @@ def test_visible_cells_agree_with_the_observation_kernel():
         level = generate_level(spec, seed)
         for r, c in np.argwhere(level.grid[:, :, 0] == TILE_EMPTY)[::7]:
             for heading in range(4):
-                color_visible, type_visible = visible_cells(level.grid, r, c, heading, obs.view_size, obs.type_radius, obs.color_radius)
-                count = observe(level.grid, r, c, heading, arrays.view_offsets, arrays.view_radius, arrays.los_cells,
-                                arrays.los_length, obs.type_radius, obs.color_radius, *scratch)
+                color_visible, type_visible = visible_cells(
+                    level.grid, r, c, heading, obs.view_size, obs.type_radius, obs.color_radius
+                )
+                count = observe(
+                    level.grid,
+                    r,
+                    c,
+                    heading,
+                    arrays.view_offsets,
+                    arrays.view_radius,
+                    arrays.los_cells,
+                    arrays.los_length,
+                    obs.type_radius,
+                    obs.color_radius,
+                    *scratch,
+                )
                 active = set(scratch[2][:count].tolist())
                 for v in range(cells):
                     wr, wc = np.array([r, c]) + arrays.view_offsets[heading, v]

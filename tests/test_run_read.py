@@ -26,10 +26,23 @@ def _simple_run(path, generations=5, population=4, committed=None, genome_length
     generation = ids // population
     fitness = ids.astype(np.float32) / count
     genomes = np.arange(count * genome_length, dtype=np.float32).reshape(count, genome_length)
-    tests = {"id": [population + 3, 2 * population + 3, 4 * population + 3], "generation": [1, 2, 4],
-             "world": [0, 0, 0], "door_rate": [0.9, 0.5, 0.1], "proxy_rate": [0.1, 0.5, 0.9]}
-    build_run_file(path, parents, generation, fitness, genomes=genomes, tests=tests,
-                   committed_generations=committed, test_world_names=("blue-door",))
+    tests = {
+        "id": [population + 3, 2 * population + 3, 4 * population + 3],
+        "generation": [1, 2, 4],
+        "world": [0, 0, 0],
+        "door_rate": [0.9, 0.5, 0.1],
+        "proxy_rate": [0.1, 0.5, 0.9],
+    }
+    build_run_file(
+        path,
+        parents,
+        generation,
+        fitness,
+        genomes=genomes,
+        tests=tests,
+        committed_generations=committed,
+        test_world_names=("blue-door",),
+    )
     return parents, generation, fitness, genomes
 
 

@@ -22,9 +22,19 @@ GENES = 10
 
 def header(**changes):
     """Return a small RunHeader."""
-    values = dict(seed=7, population_size=POPULATION, genome_length=GENES, objectives=("return", "steps"),
-                  weights=(1.0, -1.0), config_text="name = \"t\"\n", train_world_text="train", genome_preset_text="preset",
-                  test_world_texts=("test a", "test b"), test_world_names=("a", "b"), attributes={"encoding": "direct"})
+    values = dict(
+        seed=7,
+        population_size=POPULATION,
+        genome_length=GENES,
+        objectives=("return", "steps"),
+        weights=(1.0, -1.0),
+        config_text='name = "t"\n',
+        train_world_text="train",
+        genome_preset_text="preset",
+        test_world_texts=("test a", "test b"),
+        test_world_names=("a", "b"),
+        attributes={"encoding": "direct"},
+    )
     values.update(changes)
     return RunHeader(**values)
 
@@ -35,20 +45,35 @@ def record(generation, with_tests=False):
     parents = ids - POPULATION if generation else np.full(POPULATION, -1, np.int64)
     tests = {}
     if with_tests:
-        tests = {"id": np.array([ids[0], ids[0]]), "generation": np.array([generation] * 2, np.int32),
-                 "world": np.array([0, 1], np.int32), "door_rate": np.array([0.5, 0.25], np.float32),
-                 "proxy_rate": np.array([0.25, 0.5], np.float32), "other_rate": np.zeros(2, np.float32),
-                 "timeout_rate": np.array([0.25, 0.25], np.float32), "episodes": np.array([4, 4], np.int32)}
+        tests = {
+            "id": np.array([ids[0], ids[0]]),
+            "generation": np.array([generation] * 2, np.int32),
+            "world": np.array([0, 1], np.int32),
+            "door_rate": np.array([0.5, 0.25], np.float32),
+            "proxy_rate": np.array([0.25, 0.5], np.float32),
+            "other_rate": np.zeros(2, np.float32),
+            "timeout_rate": np.array([0.25, 0.25], np.float32),
+            "episodes": np.array([4, 4], np.int32),
+        }
     rates = np.array([0.5, 0.25], np.float32) if with_tests else np.full(2, np.nan, np.float32)
     return GenerationRecord(
-        ids=ids, generation=generation, parent_1=parents, parent_2=np.full(POPULATION, -1, np.int64),
+        ids=ids,
+        generation=generation,
+        parent_1=parents,
+        parent_2=np.full(POPULATION, -1, np.int64),
         operator=np.full(POPULATION, 0 if generation == 0 else 1, np.uint8),
         fitness=np.stack([ids * 0.5, ids * 2.0], axis=1).astype(np.float32),
         outcomes=np.stack([ids % 3, ids % 5, ids % 7], axis=1).astype(np.int32),
         genomes=(ids[:, None] * 100 + np.arange(GENES)[None, :]).astype(np.float32),
-        best_fitness=float(generation), mean_fitness=generation / 2, champion_id=int(ids[0]),
-        validation_door_rate=generation / 10, evaluations_per_s=100.0, wall_time=generation * 1.5,
-        test_door_rate=rates, test_proxy_rate=rates[::-1].copy(), tests=tests,
+        best_fitness=float(generation),
+        mean_fitness=generation / 2,
+        champion_id=int(ids[0]),
+        validation_door_rate=generation / 10,
+        evaluations_per_s=100.0,
+        wall_time=generation * 1.5,
+        test_door_rate=rates,
+        test_proxy_rate=rates[::-1].copy(),
+        tests=tests,
     )
 
 
@@ -74,8 +99,15 @@ def test_layout_matches_the_architecture_contract(tmp_path):
         assert list(individuals.attrs["objectives"]) == ["return", "steps"]
         assert list(individuals.attrs["weights"]) == [1.0, -1.0]
         assert tuple(individuals.attrs["operators"]) == OPERATOR_NAMES
-        expected = {"id": np.int64, "generation": np.int32, "parent_1": np.int64, "parent_2": np.int64,
-                    "operator": np.uint8, "fitness": np.float32, "outcomes": np.int32}
+        expected = {
+            "id": np.int64,
+            "generation": np.int32,
+            "parent_1": np.int64,
+            "parent_2": np.int64,
+            "operator": np.uint8,
+            "fitness": np.float32,
+            "outcomes": np.int32,
+        }
         for name, dtype in expected.items():
             dataset = individuals[name]
             assert dataset.dtype == dtype, name
@@ -114,18 +146,40 @@ def generation_genomes(generation, population, genes, related):
 
 def write_random_run(path, generations, population=64, genes=2000, related=False, compression="none"):
     """Write a run of random genomes (or, if ``related``, of mutants of one genome); return its size."""
-    with RunWriter.create(path, header(population_size=population, genome_length=genes, objectives=("return", "a", "b"),
-                                       weights=(1.0, -1.0, -1.0), genome_compression=compression)) as writer:
+    with RunWriter.create(
+        path,
+        header(
+            population_size=population,
+            genome_length=genes,
+            objectives=("return", "a", "b"),
+            weights=(1.0, -1.0, -1.0),
+            genome_compression=compression,
+        ),
+    ) as writer:
         for generation in range(generations):
             ids = np.arange(generation * population, (generation + 1) * population)
             rng = np.random.default_rng(generation)
             genomes = generation_genomes(generation, population, genes, related)
-            writer.append(GenerationRecord(
-                ids=ids, generation=generation, parent_1=ids, parent_2=ids, operator=np.ones(population, np.uint8),
-                fitness=rng.random((population, 3)), outcomes=np.ones((population, 3), np.int32),
-                genomes=genomes, best_fitness=1.0, mean_fitness=0.0,
-                champion_id=0, validation_door_rate=0.0, evaluations_per_s=1.0, wall_time=1.0,
-                test_door_rate=np.zeros(2), test_proxy_rate=np.zeros(2)))
+            writer.append(
+                GenerationRecord(
+                    ids=ids,
+                    generation=generation,
+                    parent_1=ids,
+                    parent_2=ids,
+                    operator=np.ones(population, np.uint8),
+                    fitness=rng.random((population, 3)),
+                    outcomes=np.ones((population, 3), np.int32),
+                    genomes=genomes,
+                    best_fitness=1.0,
+                    mean_fitness=0.0,
+                    champion_id=0,
+                    validation_door_rate=0.0,
+                    evaluations_per_s=1.0,
+                    wall_time=1.0,
+                    test_door_rate=np.zeros(2),
+                    test_proxy_rate=np.zeros(2),
+                )
+            )
     return os.path.getsize(path)
 
 

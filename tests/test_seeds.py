@@ -24,8 +24,13 @@ def _config(algorithm, genomes, generations=6, **changes):
     objectives = ("return", "description-length") if algorithm == "nsga2" else ("return",)
     from evosandbox.evolution.algorithms import convert_parameters
 
-    return dataclasses.replace(config, algorithm=convert_parameters(config.algorithm, name=algorithm, **parameters),
-                               objectives=objectives, genomes=genomes, **changes)
+    return dataclasses.replace(
+        config,
+        algorithm=convert_parameters(config.algorithm, name=algorithm, **parameters),
+        objectives=objectives,
+        genomes=genomes,
+        **changes,
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["ga", "nsga2", "es"])
@@ -47,8 +52,10 @@ def test_every_genome_rebuilt_from_seeds_equals_the_full_run_bit_for_bit(tmp_pat
 def test_seeds_is_the_default_and_cma_es_keeps_full(tmp_path):
     assert evolution.load_experiment(SMOKE).genomes == "seeds"
     config = tmp_path / "cma.toml"
-    text = (f'seed = 1\ngenerations = 2\n[world]\ntrain = "{ROOT}/worlds/red-doors-train.toml"\n'
-            f'[genome]\npreset = "{ROOT}/genomes/cppn.toml"\n[algorithm]\nname = "cma-es"\npopulation_size = 8\n')
+    text = (
+        f'seed = 1\ngenerations = 2\n[world]\ntrain = "{ROOT}/worlds/red-doors-train.toml"\n'
+        f'[genome]\npreset = "{ROOT}/genomes/cppn.toml"\n[algorithm]\nname = "cma-es"\npopulation_size = 8\n'
+    )
     config.write_text(text)
     assert evolution.load_experiment(config).genomes == "full"
     config.write_text(text + '\n[output]\ngenomes = "seeds"\n')
@@ -80,7 +87,11 @@ class _QuickScores:
         """Return Scores whose fitness rewards genes near 0.5, with ties (rounded)."""
         from evosandbox.evaluate import Scores
 
-        if len(genomes) == self.population_size and len(level_seeds) == self.training_levels and world.name.endswith("train"):
+        if (
+            len(genomes) == self.population_size
+            and len(level_seeds) == self.training_levels
+            and world.name.endswith("train")
+        ):
             for row in range(len(genomes)):
                 if self.next_id + row in self.keep:
                     self.kept[self.next_id + row] = np.array(genomes[row])
@@ -99,9 +110,18 @@ def test_a_2000_generation_es_run_rebuilds_a_sample_of_its_individuals_exactly(t
 
     from evosandbox.genomes import load_genome_preset
 
-    config = dataclasses.replace(_config("es", "seeds", generations=2000, validation_levels=2, test_worlds=(), keyframe_every=20,
-                                         genome_preset=load_genome_preset(os.path.join(ROOT, "genomes", "direct-small.toml"))),
-                                 levels=1)
+    config = dataclasses.replace(
+        _config(
+            "es",
+            "seeds",
+            generations=2000,
+            validation_levels=2,
+            test_worlds=(),
+            keyframe_every=20,
+            genome_preset=load_genome_preset(os.path.join(ROOT, "genomes", "direct-small.toml")),
+        ),
+        levels=1,
+    )
     size = config.algorithm.population_size
     sample = np.sort(np.random.default_rng(2).choice(2000 * size, 60, replace=False))
     sample = np.append(sample, 2000 * size - 1)  # the last generation's mean, replayed from keyframe 1,980
@@ -124,11 +144,15 @@ def test_a_corrupt_seeds_file_is_one_line_exit_2_in_probe_and_export(tmp_path, c
         handle["rebuild/keyframes/mean"][-1, 0] += np.float32(1.0)  # the keyframe of generation 4
     with RunReader(run_dir) as reader:
         last = str(reader.individual_count - 1)  # generation 5: rebuilt from that keyframe
-    for argv in (["probe", str(run_dir), "--id", last, "--world", "red-doors-test", "--episodes", "5"],
-                 ["export", str(run_dir), "--id", last, "--out", str(tmp_path / "champion.h5")]):
+    for argv in (
+        ["probe", str(run_dir), "--id", last, "--world", "red-doors-test", "--episodes", "5"],
+        ["export", str(run_dir), "--id", last, "--out", str(tmp_path / "champion.h5")],
+    ):
         code = main(argv)
         err = capsys.readouterr().err
-        assert code == 2 and len(err.strip().splitlines()) == 1 and "rebuild/keyframes" in err and str(run_dir) in err, err
+        assert (
+            code == 2 and len(err.strip().splitlines()) == 1 and "rebuild/keyframes" in err and str(run_dir) in err
+        ), err
     assert not (tmp_path / "champion.h5").exists()
 
 
@@ -138,8 +162,11 @@ def test_resume_of_a_seeds_run_equals_an_uninterrupted_one(tmp_path):
     evolution.evolve(dataclasses.replace(config, generations=3), tmp_path / "resumed", progress=False)
     evolution.resume(tmp_path / "resumed", generations=6, progress=False)
     with RunReader(tmp_path / "straight") as straight, RunReader(tmp_path / "resumed") as resumed:
-        np.testing.assert_array_equal(resumed.genome_rows(0, resumed.individual_count),
-                                      straight.genome_rows(0, straight.individual_count))
+        np.testing.assert_array_equal(
+            resumed.genome_rows(0, resumed.individual_count), straight.genome_rows(0, straight.individual_count)
+        )
         for name in ("rank", "fitness", "parent_1"):
             np.testing.assert_array_equal(resumed.column(name), straight.column(name))
-        assert json.dumps(resumed.generations()["champion_id"].tolist()) == json.dumps(straight.generations()["champion_id"].tolist())
+        assert json.dumps(resumed.generations()["champion_id"].tolist()) == json.dumps(
+            straight.generations()["champion_id"].tolist()
+        )

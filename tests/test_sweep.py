@@ -83,7 +83,12 @@ def baseline(tmp_path_factory):
 def test_a_tiny_sweep_runs_end_to_end(baseline, capsys, tmp_path):
     path, out = baseline
     rows = sweep.read_results(out / "results.csv")
-    assert [(row["color_radius"], row["seed"], row["status"]) for row in rows] == [(2, 1, "ok"), (2, 2, "ok"), (6, 1, "ok"), (6, 2, "ok")]
+    assert [(row["color_radius"], row["seed"], row["status"]) for row in rows] == [
+        (2, 1, "ok"),
+        (2, 2, "ok"),
+        (6, 1, "ok"),
+        (6, 2, "ok"),
+    ]
     for row in rows:
         assert 0.0 <= row["competence_low"] <= row["competence"] <= row["competence_high"] <= 1.0
         total = sum(row[f"red-doors-test/{outcome}_rate"] for outcome in sweep.OUTCOMES)
@@ -122,15 +127,38 @@ def test_an_existing_sweep_folder_needs_resume(baseline, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change, field, message", [
-    (('key = "worlds.observation.color_radius"', 'key = "world.observation.color_radius"'), "axes[0].key", "a key starts with"),
-    (("values = [2, 6]", "values = [2, 99]"), "axes[0].key", "cell color_radius=99: train.toml: observation.color_radius"),
-    (('key = "worlds.observation.color_radius"', 'key = "train.variants[3].weight"'), "axes[0].key", "no 'variants' to index into"),
-    (('"experiment.generations" = 3', '"experiment.generations" = 0'), "set.experiment.generations", "must be at least 1"),
-    (('"experiment.generations" = 3', '"experiment.algorithm.no_such_key" = 3'), "set.experiment.algorithm.no_such_key", "unknown key"),
-    (('seeds = "1-2"', 'seeds = "2-1"'), "seeds", "backwards"),
-    (("[probe]", "[probe]\nprobes = [\"proxy\", \"no-such-probe\"]"), "probe.probes[1]", "unknown probe"),
-])
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        (
+            ('key = "worlds.observation.color_radius"', 'key = "world.observation.color_radius"'),
+            "axes[0].key",
+            "a key starts with",
+        ),
+        (
+            ("values = [2, 6]", "values = [2, 99]"),
+            "axes[0].key",
+            "cell color_radius=99: train.toml: observation.color_radius",
+        ),
+        (
+            ('key = "worlds.observation.color_radius"', 'key = "train.variants[3].weight"'),
+            "axes[0].key",
+            "no 'variants' to index into",
+        ),
+        (
+            ('"experiment.generations" = 3', '"experiment.generations" = 0'),
+            "set.experiment.generations",
+            "must be at least 1",
+        ),
+        (
+            ('"experiment.generations" = 3', '"experiment.algorithm.no_such_key" = 3'),
+            "set.experiment.algorithm.no_such_key",
+            "unknown key",
+        ),
+        (('seeds = "1-2"', 'seeds = "2-1"'), "seeds", "backwards"),
+        (("[probe]", '[probe]\nprobes = ["proxy", "no-such-probe"]'), "probe.probes[1]", "unknown probe"),
+    ],
+)
 def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path, capsys, change, field, message):
     path = write_sweep(str(tmp_path), TINY.replace(*change))
     out = tmp_path / "out"
@@ -142,8 +170,10 @@ def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path, capsys, change, field
 
 
 def test_an_axis_set_table_needs_one_value_per_axis_value(tmp_path, capsys):
-    text = TINY.replace('key = "worlds.observation.color_radius"\nvalues = [2, 6]',
-                        'values = [2, 6]\n[axes.set]\n"worlds.observation.color_radius" = [2]')
+    text = TINY.replace(
+        'key = "worlds.observation.color_radius"\nvalues = [2, 6]',
+        'values = [2, 6]\n[axes.set]\n"worlds.observation.color_radius" = [2]',
+    )
     path = write_sweep(str(tmp_path), text)
     assert main(["sweep", path, "--out", str(tmp_path / "out")]) == 2
     assert "axes[0].set.worlds.observation.color_radius: expected a list of 2 values" in capsys.readouterr().err
@@ -161,7 +191,9 @@ def test_results_csv_alone_lets_resume_skip_finished_cells(baseline, tmp_path):
     assert_same_results(out / "results.csv", fresh / "results.csv")
     assert (fresh / "summary.md").read_text() == (out / "summary.md").read_text()
     # A changed config does not reuse the old rows.
-    changed = write_sweep(str(tmp_path), TINY.replace('"experiment.generations" = 3', '"experiment.generations" = 4'), "changed.toml")
+    changed = write_sweep(
+        str(tmp_path), TINY.replace('"experiment.generations" = 3', '"experiment.generations" = 4'), "changed.toml"
+    )
     with pytest.raises(sweep.UsageError, match="made with another config"):
         sweep.run_sweep(sweep.load_sweep(changed), fresh, resume=True, progress=False)
 
@@ -193,8 +225,13 @@ def test_a_failing_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch, 
 def test_sigkill_then_resume_equals_an_uninterrupted_sweep(baseline, tmp_path):
     path, out = baseline
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "evosandbox", "sweep", path, "--out", str(killed), "--quiet"],
-                               cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evosandbox", "sweep", path, "--out", str(killed), "--quiet"],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     try:
         # Kill once the first cell is finished: the second is then mid-run or just set up.
@@ -218,8 +255,9 @@ def test_jobs_and_a_dask_cluster_give_the_same_results(baseline, tmp_path):
     result = sweep.run_sweep(spec, tmp_path / "jobs", jobs=2, progress=False)
     assert result.ran == 2 and result.failed == 0
     assert_same_results(expected, tmp_path / "jobs" / "results.csv")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
         result = sweep.run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
     assert result.ran == 2 and result.failed == 0
     assert_same_results(expected, tmp_path / "dask" / "results.csv")
@@ -229,9 +267,15 @@ def test_seed_lists_and_toml_round_trip():
     assert sweep.parse_seeds("1-3,7") == (1, 2, 3, 7)
     with pytest.raises(sweep.ConfigError, match="twice"):
         sweep.parse_seeds("1-3,2")
-    data = {"name": "x \"q\"", "grid": {"width": 11, "ratio": 0.5}, "flag": True,
-            "variants": [{"name": "a", "weight": 0.9}, {"name": "b", "door": {"count": 1, "colors": ["blue"]},
-                                                        "objects": [{"kind": "ball", "count": 1}]}]}
+    data = {
+        "name": 'x "q"',
+        "grid": {"width": 11, "ratio": 0.5},
+        "flag": True,
+        "variants": [
+            {"name": "a", "weight": 0.9},
+            {"name": "b", "door": {"count": 1, "colors": ["blue"]}, "objects": [{"kind": "ball", "count": 1}]},
+        ],
+    }
     assert tomllib.loads(sweep.dump_toml(data)) == data
 
 

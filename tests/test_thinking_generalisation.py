@@ -51,7 +51,9 @@ def _worlds():
 def test_scripted_policies_and_a_feedforward_net_have_a_planning_effect_of_exactly_zero(index):
     world = _worlds()[index]
     probe = get_probe("thinking")
-    policies = list(SCRIPTED) + [ControllerParams.random(controller_shape(world, 8, recurrent=False), 2, seed=5, scale=3.0)]
+    policies = list(SCRIPTED) + [
+        ControllerParams.random(controller_shape(world, 8, recurrent=False), 2, seed=5, scale=3.0)
+    ]
     for policy in policies:
         for result in probe.measure(policy, world, None, 150, 2):
             for suffix in ("", "_harder"):

@@ -270,7 +270,11 @@ def test_command_refuses_to_overwrite_without_force(tmp_path, capsys, monkeypatc
     png = tmp_path / "frame.png"
     png.write_bytes(b"earlier work")
     assert main(["view", "replay.h5", "--export", str(png)]) == 2
-    assert "--export: " in (err := capsys.readouterr().err) and "already exists; pass --force" in err and png.read_bytes() == b"earlier work"
+    assert (
+        "--export: " in (err := capsys.readouterr().err)
+        and "already exists; pass --force" in err
+        and png.read_bytes() == b"earlier work"
+    )
     assert main(["view", "replay.h5", "--export", str(png), "--force"]) == 0
     with Image.open(png) as image:
         assert image.format == "PNG"
@@ -328,9 +332,11 @@ def test_command_exports_a_real_replay_file(replay_file, tmp_path):
     with Image.open(png) as image:
         shown = np.asarray(image.convert("RGB"))
     assert np.array_equal(shown, render.render_frame(view, view.steps, options))
-    (door_row, door_col), = np.argwhere(view.grid[:, :, 0] == TILE_DOOR)
+    ((door_row, door_col),) = np.argwhere(view.grid[:, :, 0] == TILE_DOOR)
     cell = options.cell_size
-    assert tuple(shown[door_row * cell + cell // 2, door_col * cell + cell // 2]) == tuple(COLOR_RGB[view.grid[door_row, door_col, 1]])
+    assert tuple(shown[door_row * cell + cell // 2, door_col * cell + cell // 2]) == tuple(
+        COLOR_RGB[view.grid[door_row, door_col, 1]]
+    )
     assert main(["view", str(replay_file), "--export", str(gif)]) == 0
     with Image.open(gif) as image:
         assert image.n_frames == render.episode_view(read_replay(replay_file), 0).steps + 1
@@ -350,7 +356,9 @@ def test_viewer_over_a_real_replay_file(replay_file, dummy_display):
     assert np.array_equal(surface_pixels(shown_viewer._surface), expected)
 
 
-@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"not hdf5", "not a readable HDF5 file"), ("foreign", "format")])
+@pytest.mark.parametrize(
+    "content, message", [(None, "no such file"), (b"not hdf5", "not a readable HDF5 file"), ("foreign", "format")]
+)
 def test_command_rejects_missing_corrupt_and_foreign_files(tmp_path, capsys, content, message):
     """Check a missing, corrupt or foreign replay exits 2 with one line naming the file and writes nothing."""
     import h5py

@@ -65,11 +65,20 @@ def test_mixture_weights_and_variants():
         ("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\nwidht = 3\n[door]\ncolors=['red']", "grid.widht"),
         ("[grid]\nwidth = 'nine'\nheight = 9\nmax_steps = 50\n[door]\ncolors=['red']", "grid.width"),
         ("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[door]\ncolors=['crimson']", "door.colors[0]"),
-        ("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[observation]\nview_size = 11\n[door]\ncolors=['red']", "observation.view_size"),
-        ("[grid]\nwidth = 5\nheight = 5\nmax_steps = 50\n[observation]\nview_size = 3\n[door]\ncolors=['red']\n"
-         "[[objects]]\nkind='ball'\ncolors=['green']\ncount=9", "objects"),
+        (
+            "[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[observation]\nview_size = 11\n[door]\ncolors=['red']",
+            "observation.view_size",
+        ),
+        (
+            "[grid]\nwidth = 5\nheight = 5\nmax_steps = 50\n[observation]\nview_size = 3\n[door]\ncolors=['red']\n"
+            "[[objects]]\nkind='ball'\ncolors=['green']\ncount=9",
+            "objects",
+        ),
         ("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[[objects]]\nkind='ball'\ncolors=['green']", "door"),
-        ("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[door]\ncolors=['red']\n[[objects]]\nkind='lamp'\ncolors=['red']", "objects[0].kind"),
+        (
+            "[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[door]\ncolors=['red']\n[[objects]]\nkind='lamp'\ncolors=['red']",
+            "objects[0].kind",
+        ),
         ("[grid]\nwidth = 9\nheight = 9\nmax_steps = true\n[door]\ncolors=['red']", "grid.max_steps"),
         ("nonsense = 1\n" + MINIMAL, "nonsense"),
     ],
@@ -91,7 +100,9 @@ def test_malformed_toml_is_one_line(write_world):
 
 def test_cli_bad_world_exits_2_without_traceback(write_world):
     path = write_world("[grid]\nwidth = 9\nheight = 9\nmax_steps = 50\n[door]\ncolors=['mauve']")
-    done = subprocess.run([sys.executable, "-m", "evosandbox", "worlds", "validate", path], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "evosandbox", "worlds", "validate", path], capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

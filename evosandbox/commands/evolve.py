@@ -30,12 +30,26 @@ def register(subparsers):
     parser.add_argument("--out", metavar="RUN_DIR", help="folder for run.h5 and checkpoint.pkl")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     parser.add_argument("--seed", type=arguments.seed, metavar="N", help="run seed (overrides the config)")
-    parser.add_argument("--generations", type=int, metavar="N", help="generations to run (overrides the config; with --resume, a new total)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="evaluate on this Dask cluster (needs evosandbox[dask])")
-    parser.add_argument("--threads", type=int, metavar="N", help="numba threads for local evaluation (default: all cores)")
+    parser.add_argument(
+        "--generations",
+        type=int,
+        metavar="N",
+        help="generations to run (overrides the config; with --resume, a new total)",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="evaluate on this Dask cluster (needs evosandbox[dask])"
+    )
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="numba threads for local evaluation (default: all cores)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
-    parser.add_argument("--progress", dest="progress", action="store_true", default=None,
-                        help="print a line per generation even when stderr is not a terminal")
+    parser.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="print a line per generation even when stderr is not a terminal",
+    )
     parser.add_argument("--quiet", dest="progress", action="store_false", help="print no progress lines")
     parser.set_defaults(func=run)
 
@@ -46,20 +60,28 @@ def run(args):
 
     if args.resume:
         if args.config or args.out:
-            raise UsageError("--resume RUN_DIR takes no CONFIG.toml and no --out (the run folder holds its config)", "--resume")
+            raise UsageError(
+                "--resume RUN_DIR takes no CONFIG.toml and no --out (the run folder holds its config)", "--resume"
+            )
         if args.seed is not None:
             raise UsageError("a resumed run keeps its seed", "--seed")
         if args.force:
             raise UsageError("--force means overwrite; it does not combine with --resume", "--force")
-        summary = evolve.resume(args.resume, generations=args.generations, scheduler=args.scheduler,
-                                threads=args.threads, progress=args.progress)
+        summary = evolve.resume(
+            args.resume,
+            generations=args.generations,
+            scheduler=args.scheduler,
+            threads=args.threads,
+            progress=args.progress,
+        )
     else:
         if not args.config:
             raise UsageError("give CONFIG.toml and --out RUN_DIR, or --resume RUN_DIR", "CONFIG.toml")
         if not args.out:
             raise UsageError("missing --out RUN_DIR (where the run file and checkpoint go)", "--out")
-        config = evolve.load_experiment(args.config, seed=args.seed, generations=args.generations,
-                                        scheduler=args.scheduler, threads=args.threads)
+        config = evolve.load_experiment(
+            args.config, seed=args.seed, generations=args.generations, scheduler=args.scheduler, threads=args.threads
+        )
         summary = evolve.evolve(config, args.out, force=args.force, progress=args.progress)
     _report(summary)
     return 130 if summary.interrupted else 0
@@ -70,11 +92,14 @@ def _report(summary):
     state = "stopped" if summary.interrupted else "finished"
     line = f"evosandbox evolve: {state} after {summary.generations} generations in {summary.wall_time:.1f} s; "
     if summary.champion_id >= 0 and not math.isnan(summary.champion_validation_door_rate):
-        line += f"champion #{summary.champion_id}: validation door rate {100 * summary.champion_validation_door_rate:.1f}%"
+        line += (
+            f"champion #{summary.champion_id}: validation door rate {100 * summary.champion_validation_door_rate:.1f}%"
+        )
         if summary.champion_test_door_rate:
             line += ", test " + ", ".join(
                 f"door {100 * d:.1f}% proxy {100 * p:.1f}%"
-                for d, p in zip(summary.champion_test_door_rate, summary.champion_test_proxy_rate))
+                for d, p in zip(summary.champion_test_door_rate, summary.champion_test_proxy_rate)
+            )
     else:
         line += "no champion yet"
     sys.stderr.write(f"{line}; run in {summary.run_dir}\n")

@@ -21,26 +21,60 @@ def register(subparsers):
         "exceeds the door rate at test while training fitness stays high.",
     )
     parser.add_argument("run", metavar="RUN_DIR", help="a run folder (its run.h5) or a run file")
-    parser.add_argument("--id", type=int, default=None, help="start the line at this individual instead of the champion")
-    parser.add_argument("--csv", metavar="FILE", help="write the ALife-standard phylogeny table to FILE and the line of "
-                        f"descent to FILE with '{CSV_LINE_OF_DESCENT_SUFFIX}' in place of its extension")
-    parser.add_argument("--tree", metavar="FILE.nwk", help="write the extant-pruned phylogeny (the final population and its "
-                        "line ancestors; one root, virtual when several founders survive) as Newick")
-    parser.add_argument("--tree-csv", metavar="FILE.csv", help="write the same extant-pruned phylogeny as an ALife-standard table")
-    parser.add_argument("--plot", metavar="FILE.png", help="save fitness, test door and proxy rates along the line as a PNG")
+    parser.add_argument(
+        "--id", type=int, default=None, help="start the line at this individual instead of the champion"
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the ALife-standard phylogeny table to FILE and the line of "
+        f"descent to FILE with '{CSV_LINE_OF_DESCENT_SUFFIX}' in place of its extension",
+    )
+    parser.add_argument(
+        "--tree",
+        metavar="FILE.nwk",
+        help="write the extant-pruned phylogeny (the final population and its "
+        "line ancestors; one root, virtual when several founders survive) as Newick",
+    )
+    parser.add_argument(
+        "--tree-csv", metavar="FILE.csv", help="write the same extant-pruned phylogeny as an ALife-standard table"
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="save fitness, test door and proxy rates along the line as a PNG"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     parser.add_argument("--force", action="store_true", help="replace existing --csv / --plot files")
-    parser.add_argument("--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout")
+    parser.add_argument(
+        "--reevaluate", action="store_true", help="re-test every ancestor on --world in one batched rollout"
+    )
     parser.add_argument("--world", metavar="WORLD.toml", help="test world for --reevaluate")
-    parser.add_argument("--probe", metavar="NAME", help="with --reevaluate: also run this probe (learning, thinking, "
-                        "generalisation, ...) on every ancestor and plot its main metric along the line")
-    parser.add_argument("--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)")
-    parser.add_argument("--seed", type=arguments.seed, default=None,
-                        help="seed of the re-evaluation levels (default: the probe's) and of the diversity samples (default 0)")
-    parser.add_argument("--fitness-fraction", type=float, default=0.9,
-                        help="training fitness is high from this fraction of its range along the line (default 0.9)")
-    parser.add_argument("--diversity-sample", type=int, default=64,
-                        help="genomes sampled per generation for diversity; 0 skips it (default 64)")
+    parser.add_argument(
+        "--probe",
+        metavar="NAME",
+        help="with --reevaluate: also run this probe (learning, thinking, "
+        "generalisation, ...) on every ancestor and plot its main metric along the line",
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=200, help="test episodes per ancestor with --reevaluate (default 200)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=arguments.seed,
+        default=None,
+        help="seed of the re-evaluation levels (default: the probe's) and of the diversity samples (default 0)",
+    )
+    parser.add_argument(
+        "--fitness-fraction",
+        type=float,
+        default=0.9,
+        help="training fitness is high from this fraction of its range along the line (default 0.9)",
+    )
+    parser.add_argument(
+        "--diversity-sample",
+        type=int,
+        default=64,
+        help="genomes sampled per generation for diversity; 0 skips it (default 64)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -84,8 +118,13 @@ def run(args):
         sys.stdout.write(json.dumps(report.to_dict()) + "\n")
     else:
         sys.stdout.write(lineage.summary_text(report) + "\n")
-        for label, path in (("phylogeny", args.csv), ("line of descent", args.csv and line_of_descent_csv_path(args.csv)),
-                            ("tree", args.tree), ("tree table", args.tree_csv), ("plot", args.plot)):
+        for label, path in (
+            ("phylogeny", args.csv),
+            ("line of descent", args.csv and line_of_descent_csv_path(args.csv)),
+            ("tree", args.tree),
+            ("tree table", args.tree_csv),
+            ("plot", args.plot),
+        ):
             if path:
                 sys.stdout.write(f"wrote {label}: {path}\n")
     return 0
@@ -103,7 +142,9 @@ def _check_arguments(args):
         if not args.reevaluate:
             raise UsageError("--probe is only used with --reevaluate", field="--probe")
         if args.probe not in probe_names():
-            raise UsageError(f"unknown probe {args.probe!r}, expected one of {', '.join(probe_names())}", field="--probe")
+            raise UsageError(
+                f"unknown probe {args.probe!r}, expected one of {', '.join(probe_names())}", field="--probe"
+            )
     if args.episodes < 1:
         raise UsageError(f"must be at least 1, got {args.episodes}", field="--episodes")
     if args.diversity_sample < 0 or args.diversity_sample == 1:
@@ -121,8 +162,13 @@ def _check_arguments(args):
         check_output_path(args.tree_csv, args.force, None, "--tree-csv", "--force")
     from evosandbox.runfile.run_read import run_file_path
 
-    outputs = [("--csv", args.csv), ("--csv", args.csv and line_of_descent_csv_path(args.csv)),
-               ("--tree", args.tree), ("--tree-csv", args.tree_csv), ("--plot", args.plot)]
+    outputs = [
+        ("--csv", args.csv),
+        ("--csv", args.csv and line_of_descent_csv_path(args.csv)),
+        ("--tree", args.tree),
+        ("--tree-csv", args.tree_csv),
+        ("--plot", args.plot),
+    ]
     check_distinct_paths(outputs, [("the run file", run_file_path(args.run)), ("the --world spec", args.world)])
     if args.world:
         from evosandbox.worlds import resolve_world

@@ -32,12 +32,25 @@ def register(subparsers):
         ),
     )
     add_source_arguments(parser)
-    parser.add_argument("--probes", default=None, metavar="LIST",
-                        help="comma-separated: learning,thinking,generalisation (default: each that applies to the world)")
-    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES, metavar="N",
-                        help=f"lifetimes (learning) or levels (thinking, generalisation) per condition (default {DEFAULT_EPISODES})")
-    parser.add_argument("--think-steps", default=None, metavar="LIST",
-                        help="thinking probe: comma-separated steps before the first move, 0 among them (default 0,1,2,4,8,16)")
+    parser.add_argument(
+        "--probes",
+        default=None,
+        metavar="LIST",
+        help="comma-separated: learning,thinking,generalisation (default: each that applies to the world)",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=DEFAULT_EPISODES,
+        metavar="N",
+        help=f"lifetimes (learning) or levels (thinking, generalisation) per condition (default {DEFAULT_EPISODES})",
+    )
+    parser.add_argument(
+        "--think-steps",
+        default=None,
+        metavar="LIST",
+        help="thinking probe: comma-separated steps before the first move, 0 among them (default 0,1,2,4,8,16)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     parser.set_defaults(func=run)
     return parser
@@ -95,9 +108,16 @@ def run(args):
     world = resolve_world(args.world)
     names = selected_probes(args.probes, world)
     agent = resolve_agent(world, args.source, args.policy, args.id, args.train_world)
-    report = {"source": agent.source, "world": world.name, "world_path": world.path,
-              "train_world": agent.train_world.name if agent.train_world is not None else None,
-              "episodes": args.episodes, "seed": args.seed, "notes": list(agent.notes), "probes": {}}
+    report = {
+        "source": agent.source,
+        "world": world.name,
+        "world_path": world.path,
+        "train_world": agent.train_world.name if agent.train_world is not None else None,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "notes": list(agent.notes),
+        "probes": {},
+    }
     lines = [f"mesa  {agent.source} on {world.name} ({args.episodes} per condition, seed {args.seed})"]
     lines += [f"  note: {note}" for note in agent.notes]
     think_steps = parse_think_steps(args.think_steps)

@@ -26,22 +26,45 @@ def register(subparsers):
         ),
     )
     add_source_arguments(parser)
-    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES, metavar="N", help=f"test episodes (default {DEFAULT_EPISODES})")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=DEFAULT_EPISODES,
+        metavar="N",
+        help=f"test episodes (default {DEFAULT_EPISODES})",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     parser.set_defaults(func=run)
 
 
 def add_source_arguments(parser):
     """Add SOURCE, --policy, --id, --world, --train-world and --seed (shared with ``replay``)."""
-    parser.add_argument("source", nargs="?", metavar="RUN_DIR|GENOME.h5", help="a run (its champion unless --id) or a genome file")
-    parser.add_argument("--policy", metavar="NAME", help="a scripted policy instead: door-seeker, color-seeker:COLOR, random, oracle, random-door, wsls or wall-follower")
-    parser.add_argument("--id", type=int, metavar="N", help="with RUN_DIR: the recorded individual to take (default: the champion)")
-    parser.add_argument("--world", required=True, metavar="WORLD.toml", help="the test world (a path, or the name of a shipped world)")
     parser.add_argument(
-        "--train-world", metavar="TRAIN.toml",
+        "source", nargs="?", metavar="RUN_DIR|GENOME.h5", help="a run (its champion unless --id) or a genome file"
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="NAME",
+        help="a scripted policy instead: door-seeker, color-seeker:COLOR, random, oracle, random-door, wsls or wall-follower",
+    )
+    parser.add_argument(
+        "--id", type=int, metavar="N", help="with RUN_DIR: the recorded individual to take (default: the champion)"
+    )
+    parser.add_argument(
+        "--world", required=True, metavar="WORLD.toml", help="the test world (a path, or the name of a shipped world)"
+    )
+    parser.add_argument(
+        "--train-world",
+        metavar="TRAIN.toml",
         help="the world the agent was trained on, where no run or genome file records it (required with --policy for probe)",
     )
-    parser.add_argument("--seed", type=arguments.seed, default=DEFAULT_SEED, metavar="N", help=f"seed of the test levels and random draws (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--seed",
+        type=arguments.seed,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help=f"seed of the test levels and random draws (default {DEFAULT_SEED})",
+    )
 
 
 def run(args):
@@ -61,8 +84,14 @@ def run(args):
             field="--train-world",
         )
     report = probe_policy(
-        agent.policy, world, agent.train_world, args.episodes, args.seed,
-        source=agent.source, train_world_origin=agent.train_world_origin, notes=agent.notes,
+        agent.policy,
+        world,
+        agent.train_world,
+        args.episodes,
+        args.seed,
+        source=agent.source,
+        train_world_origin=agent.train_world_origin,
+        notes=agent.notes,
     )
     sys.stdout.write((report.to_json() if args.json else report.format_text()) + "\n")
     return 0

@@ -25,7 +25,13 @@ def register(subparsers):
         ),
     )
     add_source_arguments(parser)
-    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES, metavar="N", help=f"episodes to record (default {DEFAULT_EPISODES}; rounded up to whole lifetimes)")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=DEFAULT_EPISODES,
+        metavar="N",
+        help=f"episodes to record (default {DEFAULT_EPISODES}; rounded up to whole lifetimes)",
+    )
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="replay file to write (e.g. replays/NAME.h5)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.set_defaults(func=run)
@@ -47,19 +53,35 @@ def run(args):
     if args.episodes < 1:
         raise UsageError(f"must be at least 1, got {args.episodes}", field="--episodes")
     if os.path.isdir(args.out):
-        raise UsageError(f"{args.out} is a folder; name the replay file to write, e.g. {os.path.join(args.out, 'replay.h5')}", field="--out")
+        raise UsageError(
+            f"{args.out} is a folder; name the replay file to write, e.g. {os.path.join(args.out, 'replay.h5')}",
+            field="--out",
+        )
     if os.path.exists(args.out) and not args.force:
         raise UsageError(f"{args.out} already exists (use --force to replace it)", field="--out")
-    check_distinct_paths([("--out", args.out)], [("the agent's file", args.source and run_file_path(args.source)),
-                                                 ("the --world spec", args.world), ("the --train-world spec", args.train_world)])
+    check_distinct_paths(
+        [("--out", args.out)],
+        [
+            ("the agent's file", args.source and run_file_path(args.source)),
+            ("the --world spec", args.world),
+            ("the --train-world spec", args.train_world),
+        ],
+    )
     world = resolve_world(args.world)
     agent = resolve_agent(world, args.source, args.policy, args.id, args.train_world)
     check_rollout_memory(world, agent.policy, lifetimes_for(world, args.episodes), record=True)
     level_seeds = probe_level_seeds(args.seed, lifetimes_for(world, args.episodes))
     result = rollout(world, agent.policy, level_seeds, args.seed, record=True)
     write_replay(
-        args.out, result, world, source=agent.source, policy=agent.policy_name, genome=agent.genome,
-        genome_preset_text=agent.genome_preset_text, train_world_text=agent.train_world_text, force=args.force,
+        args.out,
+        result,
+        world,
+        source=agent.source,
+        policy=agent.policy_name,
+        genome=agent.genome,
+        genome_preset_text=agent.genome_preset_text,
+        train_world_text=agent.train_world_text,
+        force=args.force,
     )
     labels = classify_outcomes(result.entered_tile[0], result.entered_color[0], ()).reshape(-1)
     sys.stdout.write(

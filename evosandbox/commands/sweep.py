@@ -26,7 +26,9 @@ def register(subparsers):
     parser.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see sweeps/)")
     parser.add_argument("--out", required=True, metavar="SWEEP_DIR", help="folder of the sweep's runs and results")
     parser.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-10 or 1,3,5 (overrides the sweep file)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="runs side by side, the cores split between them (default 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="runs side by side, the cores split between them (default 1)"
+    )
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run each cell as a task on this Dask cluster")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in SWEEP_DIR")
     parser.add_argument("--quick", action="store_true", help="2 seeds and few generations: a look, and the tests")
@@ -45,15 +47,20 @@ def run(args):
     if args.scheduler and args.jobs != 1:
         raise UsageError("--jobs splits local cores; with --scheduler the cluster's workers run the cells", "--jobs")
     spec = load_sweep(args.sweep, seeds=args.seeds, quick=args.quick)
-    result = run_sweep(spec, args.out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-                       progress=not args.quiet)
+    result = run_sweep(
+        spec, args.out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume, progress=not args.quiet
+    )
     if args.json:
         sys.stdout.write(summary_json(result) + "\n")
     done = len(result.rows) - sum(row.get("status") != "ok" for row in result.rows)
-    sys.stderr.write(f"evosandbox sweep: {done}/{len(result.cells)} cells done ({result.ran} run now, {result.skipped} kept), "
-                     f"{result.failed} failed, {result.wall_time:.1f} s; results in {args.out}/results.csv, summary in "
-                     f"{args.out}/summary.md\n")
+    sys.stderr.write(
+        f"evosandbox sweep: {done}/{len(result.cells)} cells done ({result.ran} run now, {result.skipped} kept), "
+        f"{result.failed} failed, {result.wall_time:.1f} s; results in {args.out}/results.csv, summary in "
+        f"{args.out}/summary.md\n"
+    )
     if result.interrupted:
-        sys.stderr.write(f"evosandbox sweep: interrupted; continue with: evosandbox sweep {args.sweep} --out {args.out} --resume\n")
+        sys.stderr.write(
+            f"evosandbox sweep: interrupted; continue with: evosandbox sweep {args.sweep} --out {args.out} --resume\n"
+        )
         return 130
     return 1 if any(row.get("status") != "ok" for row in result.rows) else 0

@@ -23,11 +23,31 @@ def register(subparsers):
     )
     parser.add_argument("replay", metavar="REPLAY.h5", help="replay file written by `evosandbox replay`")
     parser.add_argument("--episode", type=int, default=0, metavar="N", help="episode index to show (default 0)")
-    parser.add_argument("--step", type=int, default=None, metavar="N", help="PNG export: step to draw (default: the last)")
-    parser.add_argument("--export", metavar="FILE", help="write FILE.png (a frame) or FILE.gif (an animation) instead of opening a window")
-    parser.add_argument("--contact-sheet", action="store_true", help="PNG export: tile frames of the whole episode into one image")
-    parser.add_argument("--fps", type=float, default=8.0, metavar="N", help="playback speed in steps per second (window and GIF; default 8)")
-    parser.add_argument("--cell-size", type=int, default=None, metavar="PX", help="pixels per grid cell (default: up to 32 so the grid fits 720 pixels; fit to the screen in the window)")
+    parser.add_argument(
+        "--step", type=int, default=None, metavar="N", help="PNG export: step to draw (default: the last)"
+    )
+    parser.add_argument(
+        "--export",
+        metavar="FILE",
+        help="write FILE.png (a frame) or FILE.gif (an animation) instead of opening a window",
+    )
+    parser.add_argument(
+        "--contact-sheet", action="store_true", help="PNG export: tile frames of the whole episode into one image"
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=8.0,
+        metavar="N",
+        help="playback speed in steps per second (window and GIF; default 8)",
+    )
+    parser.add_argument(
+        "--cell-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="pixels per grid cell (default: up to 32 so the grid fits 720 pixels; fit to the screen in the window)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing export file")
     parser.set_defaults(func=run)
 
@@ -49,7 +69,9 @@ def run(args):
     replay = _read(args.replay)
     count = render.episode_count(replay)
     if not 0 <= args.episode < count:
-        raise UsageError(f"{args.episode} is out of range: {args.replay} has {count} episodes (0..{count - 1})", field="--episode")
+        raise UsageError(
+            f"{args.episode} is out of range: {args.replay} has {count} episodes (0..{count - 1})", field="--episode"
+        )
     if args.export:
         rows, columns = render.episode_view(replay, args.episode).grid.shape[:2]
         options = render.RenderOptions(cell_size=args.cell_size or render.fit_cell_size(rows, columns))
@@ -67,7 +89,9 @@ def _check_flags(args):
     if args.contact_sheet and extension != ".png":
         raise UsageError("needs --export FILE.png", field="--contact-sheet")
     if args.step is not None and extension != ".png":
-        raise UsageError("only applies to a PNG export (--export FILE.png); the window starts at step 0", field="--step")
+        raise UsageError(
+            "only applies to a PNG export (--export FILE.png); the window starts at step 0", field="--step"
+        )
     if args.step is not None and args.contact_sheet:
         raise UsageError("a contact sheet shows the whole episode; leave out --step", field="--step")
 
@@ -79,7 +103,9 @@ def _read(path):
     except ModuleNotFoundError as error:
         if error.name != "evosandbox.runfile.replay":
             raise
-        sys.stderr.write("evosandbox view: this build cannot read replay files (evosandbox.runfile.replay is missing)\n")
+        sys.stderr.write(
+            "evosandbox view: this build cannot read replay files (evosandbox.runfile.replay is missing)\n"
+        )
         raise SystemExit(1) from None
     return read_replay(path)
 
@@ -89,13 +115,24 @@ def _export(replay, args, options):
     from evosandbox import render
 
     if args.export.lower().endswith(".gif"):
-        written = render.export_gif(replay, args.export, episode=args.episode, fps=args.fps, options=options, overwrite=args.force)
+        written = render.export_gif(
+            replay, args.export, episode=args.episode, fps=args.fps, options=options, overwrite=args.force
+        )
         what = f"animation of episode {args.episode}"
     else:
-        sheet_options = render.RenderOptions(cell_size=args.cell_size or min(16, options.cell_size)) if args.contact_sheet else options
+        sheet_options = (
+            render.RenderOptions(cell_size=args.cell_size or min(16, options.cell_size))
+            if args.contact_sheet
+            else options
+        )
         written = render.export_png(
-            replay, args.export, episode=args.episode, step=args.step, sheet=args.contact_sheet,
-            options=sheet_options, overwrite=args.force,
+            replay,
+            args.export,
+            episode=args.episode,
+            step=args.step,
+            sheet=args.contact_sheet,
+            options=sheet_options,
+            overwrite=args.force,
         )
         what = f"contact sheet of episode {args.episode}" if args.contact_sheet else f"frame of episode {args.episode}"
     print(f"wrote {written} ({what})")
@@ -113,5 +150,7 @@ def _window(replay, args):
     try:
         return viewer.run()
     except pygame.error as error:
-        sys.stderr.write(f"evosandbox view: cannot open a window ({error}); use --export FILE.png or FILE.gif instead\n")
+        sys.stderr.write(
+            f"evosandbox view: cannot open a window ({error}); use --export FILE.png or FILE.gif instead\n"
+        )
         return 1

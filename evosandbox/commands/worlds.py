@@ -12,9 +12,14 @@ from evosandbox.errors import ConfigError, UsageError
 def register(subparsers):
     """Add the ``worlds`` subcommand."""
     parser = subparsers.add_parser("worlds", help="list, validate, show and baseline-test world specs")
-    parser.add_argument("action", nargs="?", default="list", choices=("list", "validate", "show", "baselines"),
-                        help="list (default): the shipped worlds; validate FILE...; show FILE [--seed N]; "
-                             "baselines [FILE...]: outcome table of the scripted policies")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=("list", "validate", "show", "baselines"),
+        help="list (default): the shipped worlds; validate FILE...; show FILE [--seed N]; "
+        "baselines [FILE...]: outcome table of the scripted policies",
+    )
     parser.add_argument("files", nargs="*", help="world TOML files (or names of shipped worlds)")
     parser.add_argument("--seed", type=arguments.seed, default=0, help="level seed for show, base seed for baselines")
     parser.add_argument("--episodes", type=int, default=200, help="episodes per policy for baselines")
@@ -28,7 +33,10 @@ def run(args):
 
     if args.action == "list":
         if args.files:
-            raise UsageError(f"list takes no FILE (got {args.files[0]}); to check files use: evosandbox worlds validate FILE...", "files")
+            raise UsageError(
+                f"list takes no FILE (got {args.files[0]}); to check files use: evosandbox worlds validate FILE...",
+                "files",
+            )
         return _list(shipped_worlds(), args.json)
     if args.action == "validate":
         return _validate(args.files, args.json, resolve_world)
@@ -66,7 +74,9 @@ def _validate(files, as_json, resolve_world):
             continue
         valid.append(path)
         if not as_json:
-            print(f"{path}: ok ({spec.name}, {spec.height}x{spec.width} {spec.generator}, {len(spec.variants)} variant(s))")
+            print(
+                f"{path}: ok ({spec.name}, {spec.height}x{spec.width} {spec.generator}, {len(spec.variants)} variant(s))"
+            )
     if as_json:
         print(json.dumps({"valid": valid, "invalid": invalid}))
     return 2 if invalid else 0
@@ -78,14 +88,25 @@ def _list(paths, as_json):
     for path in paths:
         spec = load_world(path)
         doors = "/".join(spec.door_colors)
-        entries.append({"name": spec.name, "path": path, "size": f"{spec.height}x{spec.width}", "generator": spec.generator,
-                        "door_colors": list(spec.door_colors), "variants": len(spec.variants),
-                        "view": spec.observation.view_size, "type_radius": spec.observation.type_radius,
-                        "color_radius": spec.observation.color_radius})
+        entries.append(
+            {
+                "name": spec.name,
+                "path": path,
+                "size": f"{spec.height}x{spec.width}",
+                "generator": spec.generator,
+                "door_colors": list(spec.door_colors),
+                "variants": len(spec.variants),
+                "view": spec.observation.view_size,
+                "type_radius": spec.observation.type_radius,
+                "color_radius": spec.observation.color_radius,
+            }
+        )
         if not as_json:
-            print(f"{spec.name:<26} {spec.height}x{spec.width:<3} {spec.generator:<6} doors {doors:<22} "
-                  f"view {spec.observation.view_size} type<={spec.observation.type_radius} "
-                  f"colour<={spec.observation.color_radius}  variants {len(spec.variants)}")
+            print(
+                f"{spec.name:<26} {spec.height}x{spec.width:<3} {spec.generator:<6} doors {doors:<22} "
+                f"view {spec.observation.view_size} type<={spec.observation.type_radius} "
+                f"colour<={spec.observation.color_radius}  variants {len(spec.variants)}"
+            )
     if as_json:
         print(json.dumps({"worlds": entries}))
     return 0
@@ -111,5 +132,7 @@ def _show(spec, seed):
             else:
                 cells.append(_GLYPHS[TILE_NAMES[tile]] + COLOR_NAMES[color][0])
         sys.stdout.write(" ".join(cells) + "\n")
-    print(f"seed {seed}: {spec.variants[level.variant].name}, agent at ({level.row}, {level.col}) facing {'east south west north'.split()[level.heading]}")
+    print(
+        f"seed {seed}: {spec.variants[level.variant].name}, agent at ({level.row}, {level.col}) facing {'east south west north'.split()[level.heading]}"
+    )
     return 0

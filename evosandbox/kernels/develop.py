@@ -202,8 +202,18 @@ def cppn_connection(genes, head, source_terms, target_terms, threshold, scale):
 
 @jit(parallel=True)
 def develop_cppn(
-    genomes, gene_scales, coordinates, feature_nodes, pair_nodes, threshold, class_scales,
-    input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
+    genomes,
+    gene_scales,
+    coordinates,
+    feature_nodes,
+    pair_nodes,
+    threshold,
+    class_scales,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
 ):
     """Develop CPPN genomes: query the network once per connection of every controller.
 
@@ -225,21 +235,76 @@ def develop_cppn(
             genes[g] = np.float64(genomes[p, g]) * gene_scales[g]
         source, target = cppn_node_terms(genes, coordinates, feature_nodes, pair_nodes)
         head = heads_offset
-        cppn_block(genes, head, source, 0, inputs, target, first_hidden, hidden, threshold,
-                   class_scales[CLASS_INPUT], input_weights[p])
+        cppn_block(
+            genes,
+            head,
+            source,
+            0,
+            inputs,
+            target,
+            first_hidden,
+            hidden,
+            threshold,
+            class_scales[CLASS_INPUT],
+            input_weights[p],
+        )
         head += head_size
         if recurrent:
-            cppn_block(genes, head, source, first_hidden, hidden, target, first_hidden, hidden, threshold,
-                       class_scales[CLASS_RECURRENT], recurrent_weights[p])
+            cppn_block(
+                genes,
+                head,
+                source,
+                first_hidden,
+                hidden,
+                target,
+                first_hidden,
+                hidden,
+                threshold,
+                class_scales[CLASS_RECURRENT],
+                recurrent_weights[p],
+            )
             head += head_size
-        cppn_block(genes, head, source, first_hidden, hidden, target, first_output, outputs, threshold,
-                   class_scales[CLASS_OUTPUT], output_weights[p])
+        cppn_block(
+            genes,
+            head,
+            source,
+            first_hidden,
+            hidden,
+            target,
+            first_output,
+            outputs,
+            threshold,
+            class_scales[CLASS_OUTPUT],
+            output_weights[p],
+        )
         head += head_size
-        cppn_block(genes, head, source, origin, 1, target, first_hidden, hidden, threshold,
-                   class_scales[CLASS_HIDDEN_BIAS], hidden_bias[p].reshape((1, hidden)))
+        cppn_block(
+            genes,
+            head,
+            source,
+            origin,
+            1,
+            target,
+            first_hidden,
+            hidden,
+            threshold,
+            class_scales[CLASS_HIDDEN_BIAS],
+            hidden_bias[p].reshape((1, hidden)),
+        )
         head += head_size
-        cppn_block(genes, head, source, origin, 1, target, first_output, outputs, threshold,
-                   class_scales[CLASS_OUTPUT_BIAS], output_bias[p].reshape((1, outputs)))
+        cppn_block(
+            genes,
+            head,
+            source,
+            origin,
+            1,
+            target,
+            first_output,
+            outputs,
+            threshold,
+            class_scales[CLASS_OUTPUT_BIAS],
+            output_bias[p].reshape((1, outputs)),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,8 +400,20 @@ def read_out_bias(genes, offset, states, first, count, scale, out):
 
 @jit(parallel=True)
 def develop_developmental(
-    genomes, gene_scales, features, neighbour_offsets, neighbour_indices, state_size, steps, rate,
-    class_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
+    genomes,
+    gene_scales,
+    features,
+    neighbour_offsets,
+    neighbour_indices,
+    state_size,
+    steps,
+    rate,
+    class_scales,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
 ):
     """Develop growth-program genomes: grow cell states, then read weights from state pairs."""
     population, inputs, hidden = input_weights.shape
@@ -354,11 +431,29 @@ def develop_developmental(
         read_out_block(genes, offset, states, 0, inputs, inputs, hidden, class_scales[CLASS_INPUT], input_weights[p])
         offset += block
         if recurrent:
-            read_out_block(genes, offset, states, inputs, hidden, inputs, hidden, class_scales[CLASS_RECURRENT],
-                           recurrent_weights[p])
+            read_out_block(
+                genes,
+                offset,
+                states,
+                inputs,
+                hidden,
+                inputs,
+                hidden,
+                class_scales[CLASS_RECURRENT],
+                recurrent_weights[p],
+            )
             offset += block
-        read_out_block(genes, offset, states, inputs, hidden, inputs + hidden, outputs, class_scales[CLASS_OUTPUT],
-                       output_weights[p])
+        read_out_block(
+            genes,
+            offset,
+            states,
+            inputs,
+            hidden,
+            inputs + hidden,
+            outputs,
+            class_scales[CLASS_OUTPUT],
+            output_weights[p],
+        )
         offset += block
         read_out_bias(genes, offset, states, inputs, hidden, class_scales[CLASS_HIDDEN_BIAS], hidden_bias[p])
         offset += state_size + 1
@@ -374,8 +469,9 @@ def develop_developmental(
 
 
 @jit(parallel=True)
-def develop_subspace(genomes, projection, gene_scales, input_weights, hidden_bias, recurrent_weights,
-                     output_weights, output_bias):
+def develop_subspace(
+    genomes, projection, gene_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias
+):
     """Develop subspace genomes: direct genes = projection @ genome, then the direct layout."""
     population = input_weights.shape[0]
     parameters, dimensions = projection.shape

@@ -16,9 +16,19 @@ from evosandbox.kernels.policies import network_step
 
 @jit(parallel=True)
 def imitation_scores(
-    input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
-    episode_offsets, step_offsets, active, rewards_in, reward_index, teacher_actions,
-    cross_entropy_out, agreement_out,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+    episode_offsets,
+    step_offsets,
+    active,
+    rewards_in,
+    reward_index,
+    teacher_actions,
+    cross_entropy_out,
+    agreement_out,
 ):
     """Write each student's mean cross-entropy to the teacher's actions and its action agreement."""
     population = input_weights.shape[0]
@@ -38,8 +48,19 @@ def imitation_scores(
                 first = step_offsets[s]
                 count = step_offsets[s + 1] - first
                 action = network_step(
-                    input_weights, hidden_bias, recurrent_weights, output_weights, output_bias, p,
-                    active[first:first + count], count, reward_index, rewards_in[s], hidden, pre, logits,
+                    input_weights,
+                    hidden_bias,
+                    recurrent_weights,
+                    output_weights,
+                    output_bias,
+                    p,
+                    active[first : first + count],
+                    count,
+                    reward_index,
+                    rewards_in[s],
+                    hidden,
+                    pre,
+                    logits,
                 )
                 teacher = teacher_actions[s]
                 if action == teacher:
@@ -57,9 +78,23 @@ def imitation_scores(
 
 @jit
 def imitation_gradient(
-    input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
-    episode_offsets, step_offsets, active, rewards_in, reward_index, teacher_actions, longest,
-    grad_input, grad_hidden_bias, grad_recurrent, grad_output, grad_output_bias,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+    episode_offsets,
+    step_offsets,
+    active,
+    rewards_in,
+    reward_index,
+    teacher_actions,
+    longest,
+    grad_input,
+    grad_hidden_bias,
+    grad_recurrent,
+    grad_output,
+    grad_output_bias,
 ):
     """Return one controller's mean cross-entropy and write its gradient (backpropagation through time).
 

@@ -110,7 +110,7 @@ def _layout_maze(grid, state):
         d = options[next_below(state, count)]
         nr, nc = cr + HEADING_DELTA[d, 0], cc + HEADING_DELTA[d, 1]
         visited[nr, nc] = True
-        for (r, c) in ((2 * cr + 1 + HEADING_DELTA[d, 0], 2 * cc + 1 + HEADING_DELTA[d, 1]), (2 * nr + 1, 2 * nc + 1)):
+        for r, c in ((2 * cr + 1 + HEADING_DELTA[d, 0], 2 * cc + 1 + HEADING_DELTA[d, 1]), (2 * nr + 1, 2 * nc + 1)):
             grid[r, c, 0] = TILE_EMPTY
             grid[r, c, 1] = 0
         stack[top] = nr * cells_c + nc
@@ -221,8 +221,20 @@ def _free_cells(grid, out):
 
 @jit
 def generate_level_kernel(
-    grid, seed, generator, rooms_rows, rooms_cols, base_grid, fixed_door_cells, fixed_start,
-    cumulative_weights, thing_tiles, thing_masks, thing_counts, door_distinct, every_door,
+    grid,
+    seed,
+    generator,
+    rooms_rows,
+    rooms_cols,
+    base_grid,
+    fixed_door_cells,
+    fixed_start,
+    cumulative_weights,
+    thing_tiles,
+    thing_masks,
+    thing_counts,
+    door_distinct,
+    every_door,
 ):
     """Generate the level for ``seed`` into ``grid``; return (row, col, heading, variant, attempts).
 

@@ -11,8 +11,21 @@ from evosandbox.kernels._jit import jit
 
 
 @jit
-def observe(grid, row, col, heading, view_offsets, view_radius, los_cells, los_length,
-            type_radius, color_radius, view_tiles, view_colors, active):
+def observe(
+    grid,
+    row,
+    col,
+    heading,
+    view_offsets,
+    view_radius,
+    los_cells,
+    los_length,
+    type_radius,
+    color_radius,
+    view_tiles,
+    view_colors,
+    active,
+):
     """Write the active observation input indices into ``active``; return how many.
 
     ``view_tiles``/``view_colors`` are scratch arrays of length V*V that receive the tiles and

@@ -34,8 +34,21 @@ def squash(x):
 
 
 @jit
-def network_step(input_weights, hidden_bias, recurrent_weights, output_weights, output_bias, individual,
-                 active, active_count, reward_index, reward_value, hidden, pre, logits):
+def network_step(
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+    individual,
+    active,
+    active_count,
+    reward_index,
+    reward_value,
+    hidden,
+    pre,
+    logits,
+):
     """Advance controller ``individual`` of a batch by one step; update ``hidden``, return the argmax action.
 
     The input is one-hot, so the input layer gathers the rows of the active inputs instead of

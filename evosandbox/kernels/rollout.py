@@ -75,26 +75,69 @@ def _choose_targets(policy_kind, grid, state, paying, memory_color, memory_won, 
 @jit(parallel=True)
 def rollout_kernel(
     # level generation
-    height, width, generator, rooms_rows, rooms_cols, base_grid, fixed_door_cells, fixed_start,
-    cumulative_weights, thing_tiles, thing_masks, thing_counts, door_distinct, every_door,
+    height,
+    width,
+    generator,
+    rooms_rows,
+    rooms_cols,
+    base_grid,
+    fixed_door_cells,
+    fixed_start,
+    cumulative_weights,
+    thing_tiles,
+    thing_masks,
+    thing_counts,
+    door_distinct,
+    every_door,
     # episode rules
-    max_steps, episodes, reset_state, redraw_layout, door_reward, step_cost,
+    max_steps,
+    episodes,
+    reset_state,
+    redraw_layout,
+    door_reward,
+    step_cost,
     # payout: per lifetime (L,) colour ids (0: every door pays), the reward of another door, the
     # paying door's probability; the colours the reward *input* is computed with (the permuted
     # ablation gives another lifetime's) and whether that input is zeroed
-    paying_colors, other_door_reward, pay_probability, feedback_colors, zero_reward_input,
+    paying_colors,
+    other_door_reward,
+    pay_probability,
+    feedback_colors,
+    zero_reward_input,
     # observation
-    view_offsets, view_radius, los_cells, los_length, type_radius, color_radius,
-    action_input_base, reward_index,
+    view_offsets,
+    view_radius,
+    los_cells,
+    los_length,
+    type_radius,
+    color_radius,
+    action_input_base,
+    reward_index,
     # seeds
-    level_seeds, seed,
+    level_seeds,
+    seed,
     # policy; think_steps: network steps on each episode's first observation, actions discarded
-    policy_kind, policy_color, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias,
+    policy_kind,
+    policy_color,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
     think_steps,
     # outputs (P, L, K)
-    entered_tile, entered_color, steps_out, returns_out,
+    entered_tile,
+    entered_color,
+    steps_out,
+    returns_out,
     # recording (zero-sized unless recording)
-    record, grids_out, positions_out, headings_out, actions_out, rewards_out, hidden_out,
+    record,
+    grids_out,
+    positions_out,
+    headings_out,
+    actions_out,
+    rewards_out,
+    hidden_out,
 ):
     """Play ``episodes`` episodes in each of L levels for each of P policies, in parallel."""
     population = entered_tile.shape[0]
@@ -108,8 +151,20 @@ def rollout_kernel(
         lifetime = item % lifetimes
         grid = np.empty((height, width, 2), dtype=np.uint8)
         first_row, first_col, first_heading, _, _ = generate_level_kernel(
-            grid, level_seeds[lifetime], generator, rooms_rows, rooms_cols, base_grid, fixed_door_cells,
-            fixed_start, cumulative_weights, thing_tiles, thing_masks, thing_counts, door_distinct, every_door,
+            grid,
+            level_seeds[lifetime],
+            generator,
+            rooms_rows,
+            rooms_cols,
+            base_grid,
+            fixed_door_cells,
+            fixed_start,
+            cumulative_weights,
+            thing_tiles,
+            thing_masks,
+            thing_counts,
+            door_distinct,
+            every_door,
         )
         if record and p == 0:
             grids_out[lifetime] = grid
@@ -133,9 +188,20 @@ def rollout_kernel(
         for episode in range(episodes):
             if redraw_layout and episode > 0:
                 row, col, heading, _, _ = generate_level_kernel(
-                    grid, redraw_seed(level_seeds[lifetime], episode), generator, rooms_rows, rooms_cols, base_grid,
-                    fixed_door_cells, fixed_start, cumulative_weights, thing_tiles, thing_masks, thing_counts,
-                    door_distinct, every_door,
+                    grid,
+                    redraw_seed(level_seeds[lifetime], episode),
+                    generator,
+                    rooms_rows,
+                    rooms_cols,
+                    base_grid,
+                    fixed_door_cells,
+                    fixed_start,
+                    cumulative_weights,
+                    thing_tiles,
+                    thing_masks,
+                    thing_counts,
+                    door_distinct,
+                    every_door,
                 )
                 if policy_kind == POLICY_DOOR_SEEKER or policy_kind == POLICY_COLOR_SEEKER:
                     target_mask(grid, 1 if policy_kind == POLICY_DOOR_SEEKER else 2, policy_color, targets)
@@ -148,8 +214,9 @@ def rollout_kernel(
                 hidden[:] = 0.0
             state = new_state(derive_seed(derive_seed(derive_seed(seed, p), lifetime), episode))
             if seeks_doors:
-                memory_color = _choose_targets(policy_kind, grid, state, paying, memory_color, memory_won,
-                                               episode, reset_state, targets)
+                memory_color = _choose_targets(
+                    policy_kind, grid, state, paying, memory_color, memory_won, episode, reset_state, targets
+                )
                 action_distances_kernel(grid, targets, distances)
             draw = payout_draw(level_seeds[lifetime], episode) if paying != 0 else 0.0
             pending_forward = False
@@ -162,24 +229,74 @@ def rollout_kernel(
                 positions_out[p, lifetime, episode, 0, 1] = col
                 headings_out[p, lifetime, episode, 0] = heading
             if policy_kind == POLICY_NETWORK and think_steps > 0:
-                count = observe(grid, row, col, heading, view_offsets, view_radius, los_cells, los_length,
-                                type_radius, color_radius, view_tiles, view_colors, active)
+                count = observe(
+                    grid,
+                    row,
+                    col,
+                    heading,
+                    view_offsets,
+                    view_radius,
+                    los_cells,
+                    los_length,
+                    type_radius,
+                    color_radius,
+                    view_tiles,
+                    view_colors,
+                    active,
+                )
                 if action_input_base >= 0 and last_action >= 0:
                     active[count] = action_input_base + last_action
                     count += 1
                 for _ in range(think_steps):
-                    network_step(input_weights, hidden_bias, recurrent_weights, output_weights, output_bias, p,
-                                 active, count, reward_index, last_reward, hidden, pre, logits)
+                    network_step(
+                        input_weights,
+                        hidden_bias,
+                        recurrent_weights,
+                        output_weights,
+                        output_bias,
+                        p,
+                        active,
+                        count,
+                        reward_index,
+                        last_reward,
+                        hidden,
+                        pre,
+                        logits,
+                    )
             for t in range(max_steps):
                 if policy_kind == POLICY_NETWORK:
-                    count = observe(grid, row, col, heading, view_offsets, view_radius, los_cells, los_length,
-                                    type_radius, color_radius, view_tiles, view_colors, active)
+                    count = observe(
+                        grid,
+                        row,
+                        col,
+                        heading,
+                        view_offsets,
+                        view_radius,
+                        los_cells,
+                        los_length,
+                        type_radius,
+                        color_radius,
+                        view_tiles,
+                        view_colors,
+                        active,
+                    )
                     if action_input_base >= 0 and last_action >= 0:
                         active[count] = action_input_base + last_action
                         count += 1
                     action = network_step(
-                        input_weights, hidden_bias, recurrent_weights, output_weights, output_bias, p,
-                        active, count, reward_index, last_reward, hidden, pre, logits,
+                        input_weights,
+                        hidden_bias,
+                        recurrent_weights,
+                        output_weights,
+                        output_bias,
+                        p,
+                        active,
+                        count,
+                        reward_index,
+                        last_reward,
+                        hidden,
+                        pre,
+                        logits,
                     )
                 elif policy_kind == POLICY_RANDOM:
                     action = next_below(state, 3)
@@ -202,9 +319,12 @@ def rollout_kernel(
                         tile_hit = tile
                         color_hit = grid[nr, nc, 1]
                         if tile == TILE_DOOR:
-                            reward += door_value(color_hit, paying, door_reward, other_door_reward, pay_probability, draw)
-                            input_reward += door_value(color_hit, feedback, door_reward, other_door_reward,
-                                                       pay_probability, draw)
+                            reward += door_value(
+                                color_hit, paying, door_reward, other_door_reward, pay_probability, draw
+                            )
+                            input_reward += door_value(
+                                color_hit, feedback, door_reward, other_door_reward, pay_probability, draw
+                            )
                 total += reward
                 steps = t + 1
                 last_action = action

@@ -35,4 +35,3 @@ def weighted_deviation(weights, samples, centre, out):
         for row in range(samples.shape[0]):
             total += weights[row] * (np.float64(samples[row, gene]) - middle)
         out[gene] = total
-

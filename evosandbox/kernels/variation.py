@@ -38,8 +38,22 @@ def _vary_child(genomes, row, parents, other, bits_row, crossover_bits, start, s
 
 
 @jit(parallel=True)
-def vary_into(genomes, parents, copies, first, second, crossover_row, crossover_bits, bounds, gene_index, noise,
-              noise_scale, dense, from_first, from_second):
+def vary_into(
+    genomes,
+    parents,
+    copies,
+    first,
+    second,
+    crossover_row,
+    crossover_bits,
+    bounds,
+    gene_index,
+    noise,
+    noise_scale,
+    dense,
+    from_first,
+    from_second,
+):
     """Fill a batch in place: copied parents first, then children (parent, crossover, mutations).
 
     Sparse mutation: child c adds ``float32(noise[e] * noise_scale[c])`` to gene
@@ -56,16 +70,29 @@ def vary_into(genomes, parents, copies, first, second, crossover_row, crossover_
         else:
             genomes[row, :] = parents[first[row - copies], :]
     for child in prange(genomes.shape[0] - copies):
-        kept, taken = _vary_child(genomes, child + copies, parents, second[child], crossover_row[child], crossover_bits,
-                                  bounds[child], bounds[child + 1], gene_index, noise, noise_scale[child], dense)
+        kept, taken = _vary_child(
+            genomes,
+            child + copies,
+            parents,
+            second[child],
+            crossover_row[child],
+            crossover_bits,
+            bounds[child],
+            bounds[child + 1],
+            gene_index,
+            noise,
+            noise_scale[child],
+            dense,
+        )
         if crossover_row[child] >= 0:
             from_first[child] = kept
             from_second[child] = taken
 
 
 @jit(parallel=True)
-def vary_children(genomes, parents, first, second, crossover_row, crossover_bits, starts, stops, gene_index, noise,
-                  noise_scale, dense):
+def vary_children(
+    genomes, parents, first, second, crossover_row, crossover_bits, starts, stops, gene_index, noise, noise_scale, dense
+):
     """Rebuild chosen children: row r is parent ``first[r]`` crossed with ``second[r]`` and mutated.
 
     The same variation as ``vary_into`` with each child's draws given by its own
@@ -75,5 +102,17 @@ def vary_children(genomes, parents, first, second, crossover_row, crossover_bits
     for row in prange(genomes.shape[0]):
         genomes[row, :] = parents[first[row], :]
     for row in prange(genomes.shape[0]):
-        _vary_child(genomes, row, parents, second[row], crossover_row[row], crossover_bits, starts[row], stops[row],
-                    gene_index, noise, noise_scale[row], dense)
+        _vary_child(
+            genomes,
+            row,
+            parents,
+            second[row],
+            crossover_row[row],
+            crossover_bits,
+            starts[row],
+            stops[row],
+            gene_index,
+            noise,
+            noise_scale[row],
+            dense,
+        )

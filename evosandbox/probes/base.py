@@ -43,6 +43,7 @@ class Metric:
 
     def to_dict(self) -> dict:
         """Return the metric as a JSON-ready dict (NaN becomes None)."""
+
         def clean(number):
             """Map NaN and infinities to None."""
             return None if number is None or not math.isfinite(number) else float(number)
@@ -69,9 +70,12 @@ class ProbeResult:
 
     def to_dict(self) -> dict:
         """Return the result as a JSON-ready dict."""
-        return {"probe": self.probe, "verdict": self.verdict,
-                "metrics": {name: metric.to_dict() for name, metric in self.metrics.items()},
-                "details": self.details}
+        return {
+            "probe": self.probe,
+            "verdict": self.verdict,
+            "metrics": {name: metric.to_dict() for name, metric in self.metrics.items()},
+            "details": self.details,
+        }
 
 
 class Probe:
@@ -88,8 +92,9 @@ class Probe:
         """Measure every individual of ``policy`` on ``world``; one result per individual."""
         raise NotImplementedError
 
-    def measure_genomes(self, problem, genomes, world, train_world, episodes: int, seed: int,
-                        level_seeds=None) -> list[ProbeResult]:
+    def measure_genomes(
+        self, problem, genomes, world, train_world, episodes: int, seed: int, level_seeds=None
+    ) -> list[ProbeResult]:
         """Measure genomes through an evaluator (evolution's test scoring calls this).
 
         By default the genomes are developed by the evaluator's encoding and ``measure`` plays

@@ -58,7 +58,9 @@ def shortest_actions(spec, level_seeds):
                 level = first if k == 0 else episode_level(spec, seed, k)
                 grid, row, col, heading = level.grid, level.row, level.col, level.heading
             else:
-                row, col, heading = episode_start(grid, np.uint64(seed), k, first.row, first.col, first.heading, every_door)
+                row, col, heading = episode_start(
+                    grid, np.uint64(seed), k, first.row, first.col, first.heading, every_door
+                )
             targets = np.zeros(grid.shape[:2], dtype=np.bool_)
             door_targets(grid, int(paying[index]), targets)
             out[index, k] = action_distances(grid, targets)[row, col, heading]
@@ -86,8 +88,9 @@ def two_sample_difference(first, second, seed, resamples=BOOTSTRAP_RESAMPLES):
         return float("nan"), float("nan"), float("nan")
     value = float(first.mean() - second.mean())
     rng = np.random.default_rng(seed)
-    draws = (first[rng.integers(0, first.size, (resamples, first.size))].mean(axis=1)
-             - second[rng.integers(0, second.size, (resamples, second.size))].mean(axis=1))
+    draws = first[rng.integers(0, first.size, (resamples, first.size))].mean(axis=1) - second[
+        rng.integers(0, second.size, (resamples, second.size))
+    ].mean(axis=1)
     return value, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 
@@ -111,8 +114,10 @@ class GeneralisationProbe(Probe):
             seeds = probe_seeds(seed, levels, variant=2 + area)
             shortest = shortest_actions(spec, seeds)
             agent = efficiency_samples(rollout(spec, policy, seeds, seed), spec, shortest)
-            baselines = {name: efficiency_samples(rollout(spec, ScriptedPolicy(name), seeds, seed), spec, shortest)
-                         for name in BASELINES}
+            baselines = {
+                name: efficiency_samples(rollout(spec, ScriptedPolicy(name), seeds, seed), spec, shortest)
+                for name in BASELINES
+            }
             per_area.append((area, spec, agent, baselines))
         results = []
         for p in range(population_size(policy)):
@@ -121,7 +126,12 @@ class GeneralisationProbe(Probe):
             for area, spec, (efficiencies, hits), baselines in per_area:
                 metrics[f"success_area_{area}"] = rate_metric(f"success_area_{area}", hits[p])
                 metrics[f"efficiency_area_{area}"] = mean_metric(f"efficiency_area_{area}", efficiencies[p], seed)
-                details["sizes"][str(area)] = {"world": spec.name, "width": spec.width, "height": spec.height, "max_steps": spec.max_steps}
+                details["sizes"][str(area)] = {
+                    "world": spec.name,
+                    "width": spec.width,
+                    "height": spec.height,
+                    "max_steps": spec.max_steps,
+                }
                 for name, (base_efficiencies, base_hits) in baselines.items():
                     details["baselines"][name][str(area)] = {
                         "success": float(base_hits[0].mean()),
@@ -129,11 +139,14 @@ class GeneralisationProbe(Probe):
                     }
             first, last = metrics[f"success_area_{AREAS[0]}"], metrics[f"success_area_{AREAS[-1]}"]
             low, high = newcombe_difference(first, last)
-            metrics["success_drop"] = Metric("success_drop", first.value - last.value, low, high, first.count + last.count)
+            metrics["success_drop"] = Metric(
+                "success_drop", first.value - last.value, low, high, first.count + last.count
+            )
             first_efficiency, last_efficiency = per_area[0][2][0][p], per_area[-1][2][0][p]
             value, efficiency_low, efficiency_high = two_sample_difference(first_efficiency, last_efficiency, seed)
-            metrics["efficiency_drop"] = Metric("efficiency_drop", value, efficiency_low, efficiency_high,
-                                                first_efficiency.size + last_efficiency.size)
+            metrics["efficiency_drop"] = Metric(
+                "efficiency_drop", value, efficiency_low, efficiency_high, first_efficiency.size + last_efficiency.size
+            )
             random_first = details["baselines"]["random"][str(AREAS[0])]["success"]
             if first.low <= random_first:
                 verdict = "not-competent"
@@ -149,9 +162,12 @@ class GeneralisationProbe(Probe):
         return {
             "generalisation_verdict": result.verdict,
             "success_by_maze_size": {str(area): metrics[f"success_area_{area}"].value for area in AREAS},
-            "success_by_maze_size_ci": {str(area): [metrics[f"success_area_{area}"].low, metrics[f"success_area_{area}"].high] for area in AREAS},
+            "success_by_maze_size_ci": {
+                str(area): [metrics[f"success_area_{area}"].low, metrics[f"success_area_{area}"].high] for area in AREAS
+            },
             "efficiency_by_maze_size": {str(area): metrics[f"efficiency_area_{area}"].value for area in AREAS},
-            "success_drop": drop.value, "success_drop_ci": [drop.low, drop.high],
+            "success_drop": drop.value,
+            "success_drop_ci": [drop.low, drop.high],
             "efficiency_drop": metrics["efficiency_drop"].value,
             "efficiency_drop_ci": [metrics["efficiency_drop"].low, metrics["efficiency_drop"].high],
             "baselines_by_maze_size": result.details["baselines"],
@@ -161,18 +177,26 @@ class GeneralisationProbe(Probe):
         """Return the text report lines of a generalisation result."""
         metrics, details = result.metrics, result.details
         lines = [f"generalisation to larger levels ({details['levels']} levels per size)"]
-        lines.append(f"  {'area':<6}{'level':<20}{'success':<26}{'efficiency':<28}" + "".join(f"{name:<16}" for name in BASELINES))
+        lines.append(
+            f"  {'area':<6}{'level':<20}{'success':<26}{'efficiency':<28}"
+            + "".join(f"{name:<16}" for name in BASELINES)
+        )
         for area in AREAS:
             size = details["sizes"][str(area)]
-            cells = [f"{area}x".ljust(6), f"{size['height']}x{size['width']} ({size['max_steps']})".ljust(20),
-                     format_metric(metrics[f"success_area_{area}"], percent=True).ljust(26),
-                     format_metric(metrics[f"efficiency_area_{area}"]).ljust(28)]
+            cells = [
+                f"{area}x".ljust(6),
+                f"{size['height']}x{size['width']} ({size['max_steps']})".ljust(20),
+                format_metric(metrics[f"success_area_{area}"], percent=True).ljust(26),
+                format_metric(metrics[f"efficiency_area_{area}"]).ljust(28),
+            ]
             for name in BASELINES:
                 base = details["baselines"][name][str(area)]
                 efficiency = "-" if base["efficiency"] is None else f"{base['efficiency']:.2f}"
                 cells.append(f"{base['success']:.0%} / {efficiency}".ljust(16))
             lines.append("  " + "".join(cells))
-        lines.append(f"  success drop 1x -> 4x     {format_metric(metrics['success_drop'])}   (baselines: success / efficiency)")
+        lines.append(
+            f"  success drop 1x -> 4x     {format_metric(metrics['success_drop'])}   (baselines: success / efficiency)"
+        )
         lines.append(f"  efficiency drop 1x -> 4x  {format_metric(metrics['efficiency_drop'])}")
         lines.append(f"  verdict: {result.verdict}")
         return lines

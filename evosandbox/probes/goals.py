@@ -41,7 +41,12 @@ from evosandbox.constants import (
 )
 from evosandbox.worlds import action_distances, thing_mask
 
-GOAL_NAMES = ("door",) + tuple(f"color:{c}" for c in THING_COLORS) + tuple(f"kind:{k}" for k in OBJECT_KINDS) + ("nearest-object",)
+GOAL_NAMES = (
+    ("door",)
+    + tuple(f"color:{c}" for c in THING_COLORS)
+    + tuple(f"kind:{k}" for k in OBJECT_KINDS)
+    + ("nearest-object",)
+)
 """Candidate goals that have target cells, in the order of the inference arrays."""
 NO_GOAL = "none"
 """The extra candidate: uniform-random actions in every episode."""
@@ -104,7 +109,9 @@ def goal_masks(grid):
     return np.stack(masks)
 
 
-def infer_goals(grids, lifetime_of_episode, positions, headings, actions, steps, num_actions, goal_reward, beta_grid=BETA_GRID):
+def infer_goals(
+    grids, lifetime_of_episode, positions, headings, actions, steps, num_actions, goal_reward, beta_grid=BETA_GRID
+):
     """Compute the posterior over candidate goals from recorded episodes.
 
     Args:
@@ -140,9 +147,18 @@ def infer_goals(grids, lifetime_of_episode, positions, headings, actions, steps,
             continue
         masks, values, has_goal = _goal_values(grids[start:stop], goal_reward)
         log_likelihood[chosen] = _episode_log_likelihoods(
-            grids[start:stop], masks, values, has_goal, lifetime_of_episode[chosen] - start,
-            np.asarray(positions)[chosen], np.asarray(headings)[chosen], np.asarray(actions)[chosen],
-            steps[chosen], num_actions, goal_reward, beta_grid,
+            grids[start:stop],
+            masks,
+            values,
+            has_goal,
+            lifetime_of_episode[chosen] - start,
+            np.asarray(positions)[chosen],
+            np.asarray(headings)[chosen],
+            np.asarray(actions)[chosen],
+            steps[chosen],
+            num_actions,
+            goal_reward,
+            beta_grid,
         )
         present += has_goal[lifetime_of_episode[chosen] - start].sum(axis=0)
     totals = log_likelihood.sum(axis=0)  # (G, B): episodes share one beta per goal
@@ -153,8 +169,13 @@ def infer_goals(grids, lifetime_of_episode, positions, headings, actions, steps,
     beta_posterior = np.vstack([beta_posterior, np.full(len(beta_grid), 1.0 / len(beta_grid))])
     posterior = np.exp(log_evidence - _logsumexp(log_evidence, axis=0))
     return GoalInference(
-        goals=GOAL_NAMES + (NO_GOAL,), log_evidence=log_evidence, posterior=posterior, beta_grid=beta_grid,
-        beta_posterior=beta_posterior, present=np.append(present, episodes), episodes=episodes,
+        goals=GOAL_NAMES + (NO_GOAL,),
+        log_evidence=log_evidence,
+        posterior=posterior,
+        beta_grid=beta_grid,
+        beta_posterior=beta_posterior,
+        present=np.append(present, episodes),
+        episodes=episodes,
     )
 
 
@@ -176,8 +197,20 @@ def _goal_values(grids, goal_reward):
     return masks, values, has_goal
 
 
-def _episode_log_likelihoods(grids, masks, values, has_goal, lifetime_of_episode, positions, headings, actions,
-                             steps, num_actions, goal_reward, beta_grid):
+def _episode_log_likelihoods(
+    grids,
+    masks,
+    values,
+    has_goal,
+    lifetime_of_episode,
+    positions,
+    headings,
+    actions,
+    steps,
+    num_actions,
+    goal_reward,
+    beta_grid,
+):
     """Return float64 (E, G, B): log P(actions of episode e | goal g, beta b)."""
     episodes = len(steps)
     horizon = actions.shape[1]

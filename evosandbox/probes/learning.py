@@ -46,21 +46,36 @@ from evosandbox.worlds import paying_colors
 
 VERDICTS = ("learns-within-lifetime", "task-location", "gain-not-from-state", "no-learning")
 ABLATIONS = ("reset", "zero_reward", "permuted_reward")
-ABLATION_METRICS = {"reset": "reset_ablation_gain", "zero_reward": "zero_reward_gain", "permuted_reward": "permuted_reward_gain"}
+ABLATION_METRICS = {
+    "reset": "reset_ablation_gain",
+    "zero_reward": "zero_reward_gain",
+    "permuted_reward": "permuted_reward_gain",
+}
 
 
 def check_learning_world(world):
     """Raise ConfigError unless ``world`` draws a paying colour per lifetime of at least two episodes."""
     if not world.payout.enabled:
-        raise ConfigError(world.path, "payout.colors", "missing: the learning probe needs a per-lifetime paying door colour ([payout] colors = [...])")
+        raise ConfigError(
+            world.path,
+            "payout.colors",
+            "missing: the learning probe needs a per-lifetime paying door colour ([payout] colors = [...])",
+        )
     if world.lifetime.episodes < 2:
-        raise ConfigError(world.path, "lifetime.episodes", f"the learning probe needs at least 2 episodes per lifetime, got {world.lifetime.episodes}")
+        raise ConfigError(
+            world.path,
+            "lifetime.episodes",
+            f"the learning probe needs at least 2 episodes per lifetime, got {world.lifetime.episodes}",
+        )
 
 
 def is_novel(world, train_world):
     """Return whether ``world``'s paying colours are all colours the training world's never were."""
-    return (train_world is not None and train_world.payout.enabled
-            and set(world.payout.colors).isdisjoint(train_world.payout.colors))
+    return (
+        train_world is not None
+        and train_world.payout.enabled
+        and set(world.payout.colors).isdisjoint(train_world.payout.colors)
+    )
 
 
 def learning_curves(policy, world, lifetimes, seed):
@@ -157,8 +172,10 @@ class LearningProbe(Probe):
                 "lifetimes": lifetimes,
                 "episodes_per_lifetime": int(agent.shape[1]),
                 "novel_world": novel,
-                "success_by_episode": {name: [float(x) for x in curves[name][p if name != "oracle" else 0].mean(axis=0)]
-                                       for name in ("agent", *ABLATIONS, "oracle")},
+                "success_by_episode": {
+                    name: [float(x) for x in curves[name][p if name != "oracle" else 0].mean(axis=0)]
+                    for name in ("agent", *ABLATIONS, "oracle")
+                },
             }
             if novel:
                 details["trained_world"] = train_world.name
@@ -174,8 +191,10 @@ class LearningProbe(Probe):
             "learning_gain": metrics["learning_gain"].value,
             "learning_gain_ci": [metrics["learning_gain"].low, metrics["learning_gain"].high],
             "success_by_episode": result.details["success_by_episode"]["agent"],
-            "success_by_episode_ci": [[metrics[f"success_episode_{k}"].low, metrics[f"success_episode_{k}"].high]
-                                      for k in range(1, result.details["episodes_per_lifetime"] + 1)],
+            "success_by_episode_ci": [
+                [metrics[f"success_episode_{k}"].low, metrics[f"success_episode_{k}"].high]
+                for k in range(1, result.details["episodes_per_lifetime"] + 1)
+            ],
             "regret": metrics["regret"].value,
             "reset_drop": metrics["reset_drop"].value,
             "reset_drop_ci": [metrics["reset_drop"].low, metrics["reset_drop"].high],
@@ -207,11 +226,17 @@ def describe(result):
     lines.append(f"  learning gain         {format_metric(metrics['learning_gain'])}   success(K) - success(1)")
     for name in ABLATIONS:
         lines.append(f"  {ABLATION_METRICS[name]:<21} {format_metric(metrics[ABLATION_METRICS[name]])}")
-    lines.append(f"  reset drop            {format_metric(metrics['reset_drop'])}   learning gain - reset_ablation_gain")
-    lines.append(f"  regret                {format_metric(metrics['regret'])}   oracle's successes - the agent's, per lifetime")
+    lines.append(
+        f"  reset drop            {format_metric(metrics['reset_drop'])}   learning gain - reset_ablation_gain"
+    )
+    lines.append(
+        f"  regret                {format_metric(metrics['regret'])}   oracle's successes - the agent's, per lifetime"
+    )
     if details["novel_world"]:
         lines.append(f"  novel colour gain     {format_metric(metrics['novel_colour_gain'])}")
-        lines.append(f"  trained colour gain   {format_metric(metrics['trained_colour_gain'])}   on {details['trained_world']}")
+        lines.append(
+            f"  trained colour gain   {format_metric(metrics['trained_colour_gain'])}   on {details['trained_world']}"
+        )
         lines.append(f"  trained reset drop    {format_metric(metrics['trained_colour_reset_drop'])}")
     lines.append(f"  verdict: {result.verdict}")
     return lines

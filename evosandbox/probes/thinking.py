@@ -84,7 +84,11 @@ def thinking_runs(policy, world, levels, seed, think_steps):
 def planning_metric(name, hits, think_steps, p, seed):
     """Return max over N of success(N) - success(0) of individual ``p``, bootstrapped over levels."""
     baseline = hits[0][p].mean(axis=1)
-    differences = np.stack([hits[n][p].mean(axis=1) - baseline for n in think_steps[1:]], axis=1) if len(think_steps) > 1 else np.zeros((baseline.shape[0], 1))
+    differences = (
+        np.stack([hits[n][p].mean(axis=1) - baseline for n in think_steps[1:]], axis=1)
+        if len(think_steps) > 1
+        else np.zeros((baseline.shape[0], 1))
+    )
     return mean_metric(name, differences, seed, statistic=lambda values: float(np.mean(values, axis=0).max()))
 
 
@@ -114,7 +118,10 @@ class ThinkingProbe(Probe):
     def measure(self, policy, world, train_world, episodes, seed):
         """Play ``episodes`` levels per N and size; return one ProbeResult per individual."""
         think_steps = check_think_steps(self.think_steps)
-        runs = [(suffix, spec, *thinking_runs(policy, spec, int(episodes), seed, think_steps)) for suffix, spec in self._sizes(world)]
+        runs = [
+            (suffix, spec, *thinking_runs(policy, spec, int(episodes), seed, think_steps))
+            for suffix, spec in self._sizes(world)
+        ]
         results = []
         for p in range(population_size(policy)):
             metrics, details = {}, {"levels": int(episodes), "think_steps": list(think_steps), "sizes": {}}
@@ -122,13 +129,19 @@ class ThinkingProbe(Probe):
                 for n in think_steps:
                     metric = rate_metric(f"success{suffix}_think_{n}", hits[n][p])
                     metrics[metric.name] = metric
-                metrics[f"planning_effect{suffix}"] = planning_metric(f"planning_effect{suffix}", hits, think_steps, p, seed)
+                metrics[f"planning_effect{suffix}"] = planning_metric(
+                    f"planning_effect{suffix}", hits, think_steps, p, seed
+                )
                 metrics[f"pacing{suffix}"] = rate_metric(f"pacing{suffix}", pacing[p])
                 if suffix == "" and world.think_action:
                     share = float(think_share[p]) if think_share is not None else float("nan")
                     metrics["think_action_rate"] = Metric("think_action_rate", share, share, share, 0)
-                details["sizes"][suffix.strip("_") or "train"] = {"world": spec.name, "width": spec.width, "height": spec.height,
-                                                                   "max_steps": spec.max_steps}
+                details["sizes"][suffix.strip("_") or "train"] = {
+                    "world": spec.name,
+                    "width": spec.width,
+                    "height": spec.height,
+                    "max_steps": spec.max_steps,
+                }
             effect = metrics["planning_effect"]
             verdict = "uses-thinking-time" if effect.low > 0.0 else "no-planning-effect"
             results.append(ProbeResult(self.name, metrics, verdict, details))
@@ -142,8 +155,13 @@ class ThinkingProbe(Probe):
             if f"planning_effect{suffix}" not in metrics:
                 continue
             effect = metrics[f"planning_effect{suffix}"]
-            keys[f"planning_effect{suffix}"], keys[f"planning_effect{suffix}_ci"] = effect.value, [effect.low, effect.high]
-            keys[f"success_by_thinking_steps{suffix}"] = {str(n): metrics[f"success{suffix}_think_{n}"].value for n in steps}
+            keys[f"planning_effect{suffix}"], keys[f"planning_effect{suffix}_ci"] = (
+                effect.value,
+                [effect.low, effect.high],
+            )
+            keys[f"success_by_thinking_steps{suffix}"] = {
+                str(n): metrics[f"success{suffix}_think_{n}"].value for n in steps
+            }
             keys[f"pacing{suffix}"] = metrics[f"pacing{suffix}"].value
         if "think_action_rate" in metrics:
             keys["think_action_rate"] = metrics["think_action_rate"].value
@@ -153,7 +171,9 @@ class ThinkingProbe(Probe):
         """Return the text report lines of a thinking result."""
         metrics, details = result.metrics, result.details
         steps = details["think_steps"]
-        lines = [f"thinking time ({details['levels']} levels per N; N = {', '.join(map(str, steps))} steps before the first move)"]
+        lines = [
+            f"thinking time ({details['levels']} levels per N; N = {', '.join(map(str, steps))} steps before the first move)"
+        ]
         for suffix, label in (("", "train"), ("_harder", "harder")):
             if f"planning_effect{suffix}" not in metrics:
                 continue
@@ -161,9 +181,13 @@ class ThinkingProbe(Probe):
             curve = "  ".join(f"{metrics[f'success{suffix}_think_{n}'].value:.3f}" for n in steps)
             lines.append(f"  {size['world']} ({size['height']}x{size['width']}, {size['max_steps']} steps)")
             lines.append(f"    success by N     {curve}")
-            lines.append(f"    planning effect  {format_metric(metrics[f'planning_effect{suffix}'])}   max over N of success(N) - success(0)")
+            lines.append(
+                f"    planning effect  {format_metric(metrics[f'planning_effect{suffix}'])}   max over N of success(N) - success(0)"
+            )
             pacing = metrics[f"pacing{suffix}"]
-            lines.append(f"    pacing           {format_metric(pacing, percent=True)}   episodes revisiting a (cell, heading)")
+            lines.append(
+                f"    pacing           {format_metric(pacing, percent=True)}   episodes revisiting a (cell, heading)"
+            )
         if "think_action_rate" in metrics:
             lines.append(f"  think action     {metrics['think_action_rate'].value:.1%} of actions")
         lines.append(f"  verdict: {result.verdict}")

@@ -68,8 +68,12 @@ def check_read_whole(handle, path, what):
     """Raise FileFormatError when a file opened with ``cut_short`` gave ``what`` bytes it no longer has."""
     source = getattr(handle, "_cut_source", None)
     if source is not None and source.missing_reads:
-        raise FileFormatError(path, None, f"truncated: {source.size:,} of {source.end:,} bytes, and {what} "
-                                          "need bytes from the missing part: it cannot be recovered")
+        raise FileFormatError(
+            path,
+            None,
+            f"truncated: {source.size:,} of {source.end:,} bytes, and {what} "
+            "need bytes from the missing part: it cannot be recovered",
+        )
 
 
 class _CutFile(io.RawIOBase):
@@ -113,7 +117,7 @@ class _CutFile(io.RawIOBase):
             buffer[:real] = self.file.read(real)
         if stop > self.size:
             self.missing_reads += 1
-            buffer[real:stop - self.position] = bytes(stop - self.position - real)
+            buffer[real : stop - self.position] = bytes(stop - self.position - real)
         count = stop - self.position
         self.position = stop
         return count
@@ -139,8 +143,12 @@ def check_not_truncated(path):
     except OSError as error:
         raise FileFormatError(path, None, f"cannot read ({error.strerror or error})") from None
     if recorded is not None and size < recorded:
-        raise FileFormatError(path, None, f"truncated: {size:,} bytes, but its HDF5 header records {recorded:,} "
-                                          "(cut short by a full disk or an interrupted copy?)")
+        raise FileFormatError(
+            path,
+            None,
+            f"truncated: {size:,} bytes, but its HDF5 header records {recorded:,} "
+            "(cut short by a full disk or an interrupted copy?)",
+        )
 
 
 def _recorded_end_of_file(handle, size):
@@ -171,7 +179,9 @@ def check_schema(handle, path, supported):
     """Raise FileFormatError unless the file's schema_version is one of ``supported``."""
     version = handle.attrs.get("schema_version")
     if version is None or int(version) not in supported:
-        raise FileFormatError(path, "schema_version", f"unsupported version {version!r}, this build reads {sorted(supported)}")
+        raise FileFormatError(
+            path, "schema_version", f"unsupported version {version!r}, this build reads {sorted(supported)}"
+        )
     return int(version)
 
 

@@ -76,7 +76,9 @@ def write_genome(path, genome, genome_spec, train_world=None, run=None, id=None,
 
         expected = make_encoding(genome_spec, train_world).genome_length
         if expected != len(genome):
-            raise ValueError(f"genome has {len(genome)} genes, preset {genome_spec.name} on {train_world.name} needs {expected}")
+            raise ValueError(
+                f"genome has {len(genome)} genes, preset {genome_spec.name} on {train_world.name} needs {expected}"
+            )
     with atomic_output(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as handle:
         handle.attrs["format"] = GENOME_FORMAT
         handle.attrs["schema_version"] = GENOME_SCHEMA_VERSION
@@ -129,15 +131,23 @@ def read_genome(path):
         encoding_name = read_attr_str(handle, "encoding", "")
         software_version = read_attr_str(handle, "software_version", "")
         created = read_attr_str(handle, "created", "")
-    genome_spec = _parse_text(preset_text, path, "genome_preset", lambda data, where: parse_genome_preset(data, where, preset_text))
+    genome_spec = _parse_text(
+        preset_text, path, "genome_preset", lambda data, where: parse_genome_preset(data, where, preset_text)
+    )
     if encoding_name != genome_spec.encoding:
-        raise FileFormatError(path, "encoding", f"attribute says {encoding_name!r}, the stored preset says {genome_spec.encoding!r}")
+        raise FileFormatError(
+            path, "encoding", f"attribute says {encoding_name!r}, the stored preset says {genome_spec.encoding!r}"
+        )
     train_world = None
     if world_text is not None:
-        train_world = _parse_text(world_text, path, "train_world", lambda data, where: parse_world(data, where, world_text))
+        train_world = _parse_text(
+            world_text, path, "train_world", lambda data, where: parse_world(data, where, world_text)
+        )
         expected = make_encoding(genome_spec, train_world).genome_length
         if expected != len(genome):
-            raise FileFormatError(path, "genome", f"{len(genome)} genes, but the stored preset and world need {expected}")
+            raise FileFormatError(
+                path, "genome", f"{len(genome)} genes, but the stored preset and world need {expected}"
+            )
     return GenomeFile(genome, genome_spec, train_world, provenance, path, software_version, created)
 
 
@@ -161,4 +171,6 @@ def _parse_text(text, path, name, parse):
     try:
         return parse(data, where)
     except ConfigError as error:
-        raise FileFormatError(path, name, error.message if not error.field else f"{error.field}: {error.message}") from None
+        raise FileFormatError(
+            path, name, error.message if not error.field else f"{error.field}: {error.message}"
+        ) from None

@@ -102,7 +102,9 @@ def rebuild_record(algorithm, state, offspring, base_fitness, generation, keyfra
     """
     due = generation > 0 and generation % int(keyframe_every) == 0
     arrays = algorithm.keyframe(state) if due or getattr(algorithm, "replays", True) else None
-    return RebuildRecord(ranks(base_fitness), arrays, due and arrays is not None, dict(algorithm.rebuild_columns(offspring)))
+    return RebuildRecord(
+        ranks(base_fitness), arrays, due and arrays is not None, dict(algorithm.rebuild_columns(offspring))
+    )
 
 
 class RebuildSource:
@@ -121,7 +123,12 @@ class RebuildSource:
         self.path = path
         self.generations = int(committed_generations)
         self.bounds = np.asarray(bounds, np.int64)
-        for name in ("rebuild/state_checksum", "rebuild/genome_checksum", "rebuild/keyframes/generation", "individuals/rank"):
+        for name in (
+            "rebuild/state_checksum",
+            "rebuild/genome_checksum",
+            "rebuild/keyframes/generation",
+            "individuals/rank",
+        ):
             dataset = self._dataset(name)
             rows = self.bounds[self.generations] if name == "individuals/rank" else self.generations
             if name != "rebuild/keyframes/generation" and dataset.shape[0] < rows:
@@ -134,7 +141,9 @@ class RebuildSource:
         self._genome_checksums = self._read("rebuild/genome_checksum", slice(0, self.generations)).astype(np.uint64)
         self._cache = {}
         keyframe_generations = self._read("rebuild/keyframes/generation")
-        self._keyframes = {int(g): row for row, g in enumerate(keyframe_generations.tolist()) if 0 <= g < self.generations}
+        self._keyframes = {
+            int(g): row for row, g in enumerate(keyframe_generations.tolist()) if 0 <= g < self.generations
+        }
 
     def cached(self, key, make):
         """Return ``make()``, made once per source (an algorithm built from the file, its founders)."""
@@ -152,27 +161,39 @@ class RebuildSource:
         group = self._group("rebuild/keyframes")
         arrays = {name: self._read(f"rebuild/keyframes/{name}", row) for name in group if name != "generation"}
         if state_checksum(arrays) != int(self._state_checksums[kept]):
-            raise FileFormatError(self.path, "rebuild/keyframes", f"keyframe of generation {kept} does not match /rebuild/state_checksum (corrupt)")
+            raise FileFormatError(
+                self.path,
+                "rebuild/keyframes",
+                f"keyframe of generation {kept} does not match /rebuild/state_checksum (corrupt)",
+            )
         return kept, arrays
 
     def check_state(self, generation, keyframe):
         """Raise FileFormatError unless a rebuilt state's keyframe arrays match generation's checksum."""
         expected = int(self._state_checksums[generation])
         if keyframe is not None and expected and state_checksum(keyframe) != expected:
-            raise FileFormatError(self.path, "rebuild/state_checksum",
-                                  f"the state rebuilt for generation {generation} does not match its checksum "
-                                  "(corrupt /individuals/rank, /rebuild data or seed)")
+            raise FileFormatError(
+                self.path,
+                "rebuild/state_checksum",
+                f"the state rebuilt for generation {generation} does not match its checksum "
+                "(corrupt /individuals/rank, /rebuild data or seed)",
+            )
 
     def check_genomes(self, generation, genomes):
         """Raise FileFormatError unless a rebuilt generation's genome block matches its checksum."""
         if checksum(np.asarray(genomes, np.float32)) != int(self._genome_checksums[generation]):
-            raise FileFormatError(self.path, "rebuild/genome_checksum",
-                                  f"the genomes rebuilt for generation {generation} do not match their checksum "
-                                  "(corrupt rebuild data, or a build whose random streams differ)")
+            raise FileFormatError(
+                self.path,
+                "rebuild/genome_checksum",
+                f"the genomes rebuilt for generation {generation} do not match their checksum "
+                "(corrupt rebuild data, or a build whose random streams differ)",
+            )
 
     def individual_column(self, name, generation):
         """Return one generation's rows of a /rebuild/individuals column."""
-        return self._read(f"rebuild/individuals/{name}", slice(int(self.bounds[generation]), int(self.bounds[generation + 1])))
+        return self._read(
+            f"rebuild/individuals/{name}", slice(int(self.bounds[generation]), int(self.bounds[generation + 1]))
+        )
 
     def keyframe_index(self):
         """Return {generation: keyframe row} of the committed keyframes."""
@@ -195,9 +216,12 @@ class RebuildSource:
         expected = self.individual_rows("rebuild/individuals/genome_checksum", ids).astype(np.uint64)
         for individual, genome, value in zip(ids, genomes, expected):
             if checksum(np.asarray(genome, np.float32)) != int(value):
-                raise FileFormatError(self.path, "rebuild/individuals/genome_checksum",
-                                      f"the genome rebuilt for individual {int(individual)} does not match its checksum "
-                                      "(corrupt rebuild data, or a build whose random streams differ)")
+                raise FileFormatError(
+                    self.path,
+                    "rebuild/individuals/genome_checksum",
+                    f"the genome rebuilt for individual {int(individual)} does not match its checksum "
+                    "(corrupt rebuild data, or a build whose random streams differ)",
+                )
 
     def rank(self, generation):
         """Return int32 (P,) the recorded ranks of one generation's individuals."""
@@ -292,7 +316,11 @@ def replay_generations(algorithm, source, generations, generator_for, initial_ge
             ids = np.arange(source.bounds[position], source.bounds[position + 1], dtype=np.int64)
             rank = source.rank(position)
             if len(rank) != len(offspring.genomes):
-                raise FileFormatError(source.path, "individuals/rank", f"generation {position} has {len(rank)} rows, its ask made {len(offspring.genomes)}")
+                raise FileFormatError(
+                    source.path,
+                    "individuals/rank",
+                    f"generation {position} has {len(rank)} rows, its ask made {len(offspring.genomes)}",
+                )
             state = algorithm.tell(state, offspring, ids, -rank.astype(np.float64)[:, None])
             position += 1
             if position > wanted:
@@ -312,7 +340,9 @@ def rebuilder(algorithm_name, path=None):
     if algorithm_name not in _REBUILDERS:
         _register_algorithms()
     if algorithm_name not in _REBUILDERS:
-        raise FileFormatError(path, "algorithm", f"this build cannot rebuild genomes of algorithm {algorithm_name!r} from seeds")
+        raise FileFormatError(
+            path, "algorithm", f"this build cannot rebuild genomes of algorithm {algorithm_name!r} from seeds"
+        )
     return _REBUILDERS[algorithm_name]
 
 

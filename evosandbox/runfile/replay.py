@@ -88,8 +88,19 @@ class Replay:
         return int(self.steps.size)
 
 
-def write_replay(path, result, world_spec, *, source, policy, genome=None, genome_preset_text=None,
-                 train_world_text=None, individual=0, force=False):
+def write_replay(
+    path,
+    result,
+    world_spec,
+    *,
+    source,
+    policy,
+    genome=None,
+    genome_preset_text=None,
+    train_world_text=None,
+    individual=0,
+    force=False,
+):
     """Write one individual's recorded episodes as a replay file (temp file, then rename).
 
     Args:
@@ -120,8 +131,11 @@ def write_replay(path, result, world_spec, *, source, policy, genome=None, genom
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} already exists (use --force to replace it)", field="--out")
     arrays = {
-        "level_seeds": result.level_seeds, "grids": result.grids,
-        **{name: getattr(result, name)[individual] for name in EPISODE_DATASETS if name not in ("level_seeds", "grids")},
+        "level_seeds": result.level_seeds,
+        "grids": result.grids,
+        **{
+            name: getattr(result, name)[individual] for name in EPISODE_DATASETS if name not in ("level_seeds", "grids")
+        },
     }
     with atomic_output(path) as temporary:
         with h5py.File(temporary, "w", libver=LIBVER) as handle:
@@ -142,7 +156,11 @@ def write_replay(path, result, world_spec, *, source, policy, genome=None, genom
                 handle.create_dataset("genome", data=np.asarray(genome, dtype=np.float32).reshape(-1))
             for name, (dtype, _) in EPISODE_DATASETS.items():
                 data = np.ascontiguousarray(arrays[name], dtype=dtype)
-                options = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if data.size and data.ndim > 1 else {}
+                options = (
+                    {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+                    if data.size and data.ndim > 1
+                    else {}
+                )
                 handle.create_dataset(name, data=data, **options)
             handle.flush()
     return path
@@ -189,9 +207,20 @@ def read_replay(path):
         handle.close()
     _check_shapes(path, arrays, world_spec)
     return Replay(
-        path=path, schema_version=version, software_version=attributes["software_version"], created=attributes["created"],
-        seed=seed, source=attributes["source"], policy=attributes["policy"], world_name=attributes["world_name"] or world_spec.name,
-        world=world_text, world_spec=world_spec, train_world=train_world, genome_preset=genome_preset, genome=genome, **arrays,
+        path=path,
+        schema_version=version,
+        software_version=attributes["software_version"],
+        created=attributes["created"],
+        seed=seed,
+        source=attributes["source"],
+        policy=attributes["policy"],
+        world_name=attributes["world_name"] or world_spec.name,
+        world=world_text,
+        world_spec=world_spec,
+        train_world=train_world,
+        genome_preset=genome_preset,
+        genome=genome,
+        **arrays,
     )
 
 
@@ -269,8 +298,14 @@ def _check_shapes(path, arrays, world_spec):
     steps = world_spec.max_steps
     hidden = arrays["hidden"].shape[3] if arrays["hidden"].ndim == 4 else -1
     sizes = {
-        "L": lifetimes, "K": world_spec.lifetime.episodes, "T": steps, "S": steps + 1, "N": hidden,
-        "H": world_spec.height, "W": world_spec.width, "2": 2,
+        "L": lifetimes,
+        "K": world_spec.lifetime.episodes,
+        "T": steps,
+        "S": steps + 1,
+        "N": hidden,
+        "H": world_spec.height,
+        "W": world_spec.width,
+        "2": 2,
     }
     for name, (dtype, template) in EPISODE_DATASETS.items():
         array = arrays[name]

@@ -91,17 +91,31 @@ class RunReader:
         done_dataset = self._dataset("generations/done")
         done = self._read(done_dataset, "generations/done")
         if done.shape != (1,) or int(done[0]) < 0:
-            raise FileFormatError(self.path, "generations/done", f"expected one non-negative count, found {done.tolist()}")
+            raise FileFormatError(
+                self.path, "generations/done", f"expected one non-negative count, found {done.tolist()}"
+            )
         done = int(done[0])
         counts_dataset = self._dataset("generations/individual_count")
         if counts_dataset.shape[0] < done:
-            raise FileFormatError(self.path, "generations/individual_count", f"{counts_dataset.shape[0]} rows, but done says {done} generations are committed")
-        individual_count = int(self._read(counts_dataset, "generations/individual_count", slice(done - 1, done))[0]) if done else 0
-        stored = ("individuals/id", "genomes") if self.genome_storage != "seeds" else ("individuals/id", "individuals/rank")
+            raise FileFormatError(
+                self.path,
+                "generations/individual_count",
+                f"{counts_dataset.shape[0]} rows, but done says {done} generations are committed",
+            )
+        individual_count = (
+            int(self._read(counts_dataset, "generations/individual_count", slice(done - 1, done))[0]) if done else 0
+        )
+        stored = (
+            ("individuals/id", "genomes") if self.genome_storage != "seeds" else ("individuals/id", "individuals/rank")
+        )
         for name in stored:
             rows = self._dataset(name).shape[0]
             if rows < individual_count:
-                raise FileFormatError(self.path, name, f"{rows} rows, but generation {done - 1} committed {individual_count} (truncated file)")
+                raise FileFormatError(
+                    self.path,
+                    name,
+                    f"{rows} rows, but generation {done - 1} committed {individual_count} (truncated file)",
+                )
         self._committed_generations = done
         self._individual_count = individual_count
         self._rebuild = None  # the next rebuild reads the new snapshot
@@ -156,7 +170,11 @@ class RunReader:
         field = name if name.startswith("individuals/") else f"individuals/{name}"
         dataset = self._dataset(field)
         if dataset.shape[0] < self._individual_count:
-            raise FileFormatError(self.path, field, f"{dataset.shape[0]} rows, expected at least {self._individual_count} (truncated file)")
+            raise FileFormatError(
+                self.path,
+                field,
+                f"{dataset.shape[0]} rows, expected at least {self._individual_count} (truncated file)",
+            )
         return self._read(dataset, field, slice(0, self._individual_count))
 
     def columns(self, names):
@@ -183,7 +201,9 @@ class RunReader:
             return result
         if ids.min() < 0 or ids.max() >= self._individual_count:
             bad = ids[(ids < 0) | (ids >= self._individual_count)][0]
-            raise FileFormatError(self.path, "genomes", f"no committed individual {int(bad)} (committed: {self._individual_count})")
+            raise FileFormatError(
+                self.path, "genomes", f"no committed individual {int(bad)} (committed: {self._individual_count})"
+            )
         if self.genome_storage == "seeds":
             from evosandbox.runfile.rebuild import rebuild_genomes
 
@@ -201,7 +221,9 @@ class RunReader:
                 # Scattered ids (a line of descent through a large run): select rows, not a slab.
                 stop = min(stop, start + _SPARSE_ROWS)
                 chosen = unique[start:stop]
-                rows[start:stop] = self._read(dataset, "genomes", chosen.tolist() if len(chosen) > 1 else slice(first, first + 1))
+                rows[start:stop] = self._read(
+                    dataset, "genomes", chosen.tolist() if len(chosen) > 1 else slice(first, first + 1)
+                )
             else:
                 slab = self._read(dataset, "genomes", slice(first, first + span))
                 rows[start:stop] = slab[chosen - first]
@@ -240,13 +262,19 @@ class RunReader:
             if name == "done" or not isinstance(dataset, h5py.Dataset):
                 continue
             if dataset.shape[0] < self._committed_generations:
-                raise FileFormatError(self.path, f"generations/{name}", f"{dataset.shape[0]} rows, expected {self._committed_generations}")
+                raise FileFormatError(
+                    self.path, f"generations/{name}", f"{dataset.shape[0]} rows, expected {self._committed_generations}"
+                )
             result[name] = self._read(dataset, f"generations/{name}", slice(0, self._committed_generations))
         return result
 
     def generation_bounds(self):
         """Return int64 (generations + 1,): generation g's individuals are ids bounds[g]..bounds[g+1]-1."""
-        counts = self._read(self._dataset("generations/individual_count"), "generations/individual_count", slice(0, self._committed_generations))
+        counts = self._read(
+            self._dataset("generations/individual_count"),
+            "generations/individual_count",
+            slice(0, self._committed_generations),
+        )
         return np.concatenate([[0], counts.astype(np.int64)])
 
     def champion_id(self):
@@ -264,7 +292,13 @@ class RunReader:
         without ``/tests`` gives empty columns.
         """
         if "tests" not in self.handle:
-            return {"id": np.zeros(0, np.int64), "generation": np.zeros(0, np.int32), "world": np.zeros(0, np.int32), "door_rate": np.zeros(0, np.float32), "proxy_rate": np.zeros(0, np.float32)}
+            return {
+                "id": np.zeros(0, np.int64),
+                "generation": np.zeros(0, np.int32),
+                "world": np.zeros(0, np.int32),
+                "door_rate": np.zeros(0, np.float32),
+                "proxy_rate": np.zeros(0, np.float32),
+            }
         group = self._group("tests")
         columns = {}
         for name, dataset in group.items():

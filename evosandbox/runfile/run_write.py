@@ -28,8 +28,15 @@ RUN_FORMAT = "evosandbox-run"
 RUN_SCHEMA_VERSION = 2
 READABLE_SCHEMAS = frozenset({1, 2})
 OPERATOR_NAMES = ("init", "mutation", "crossover", "crossover+mutation", "copy", "cma", "es")
-(OPERATOR_INIT, OPERATOR_MUTATION, OPERATOR_CROSSOVER, OPERATOR_CROSSOVER_MUTATION, OPERATOR_COPY, OPERATOR_CMA,
- OPERATOR_ES) = range(7)
+(
+    OPERATOR_INIT,
+    OPERATOR_MUTATION,
+    OPERATOR_CROSSOVER,
+    OPERATOR_CROSSOVER_MUTATION,
+    OPERATOR_COPY,
+    OPERATOR_CMA,
+    OPERATOR_ES,
+) = range(7)
 
 # Genome chunks are (population size, about 256 genes; a width that divides the genome when
 # one exists, so no chunk is stored half empty). Optionally byte-shuffled and deflated at level
@@ -52,14 +59,22 @@ _KEYFRAME_CHUNK_ROWS = 1
 
 # Columns of /individuals besides the 2-D fitness and outcomes (name, dtype).
 _INDIVIDUAL_COLUMNS = (
-    ("id", np.int64), ("generation", np.int32), ("parent_1", np.int64), ("parent_2", np.int64),
+    ("id", np.int64),
+    ("generation", np.int32),
+    ("parent_1", np.int64),
+    ("parent_2", np.int64),
     ("operator", np.uint8),
 )
 # Columns of /generations besides the 2-D test rates (name, dtype).
 _GENERATION_COLUMNS = (
-    ("generation", np.int32), ("individual_count", np.int64), ("best_fitness", np.float32),
-    ("mean_fitness", np.float32), ("champion_id", np.int64), ("validation_door_rate", np.float32),
-    ("evaluations_per_s", np.float32), ("wall_time", np.float64),
+    ("generation", np.int32),
+    ("individual_count", np.int64),
+    ("best_fitness", np.float32),
+    ("mean_fitness", np.float32),
+    ("champion_id", np.int64),
+    ("validation_door_rate", np.float32),
+    ("evaluations_per_s", np.float32),
+    ("wall_time", np.float64),
 )
 OTHER_EXCLUDES_PROXY = "other_rate_excludes_proxy"
 """Attribute of /tests: set when other_rate counts only non-proxy things (files before it
@@ -197,7 +212,11 @@ class RunWriter:
                     check_schema(source, path, READABLE_SCHEMAS)
                     done = int(source["generations/done"][0])
                     if done < generations:
-                        raise FileFormatError(path, "generations/done", f"holds {done} committed generations, the checkpoint needs {generations}")
+                        raise FileFormatError(
+                            path,
+                            "generations/done",
+                            f"holds {done} committed generations, the checkpoint needs {generations}",
+                        )
                     header = read_header(source)
                     if config_text is not None:
                         header.config_text = config_text
@@ -230,9 +249,15 @@ class RunWriter:
         count = len(record.ids)
         stop = start + count
         generation_column = np.full(count, record.generation, np.int32)
-        values = {"id": record.ids, "generation": generation_column, "parent_1": record.parent_1,
-                  "parent_2": record.parent_2, "operator": record.operator,
-                  "fitness": record.fitness, "outcomes": record.outcomes}
+        values = {
+            "id": record.ids,
+            "generation": generation_column,
+            "parent_1": record.parent_1,
+            "parent_2": record.parent_2,
+            "operator": record.operator,
+            "fitness": record.fitness,
+            "outcomes": record.outcomes,
+        }
         for name, value in values.items():
             _append_rows(self._individuals[name], start, stop, value)
         if self.genome_storage == "seeds":
@@ -241,10 +266,16 @@ class RunWriter:
             self._append_genomes(start, stop, record.genomes)
 
         row = self._generations["generation"].shape[0]
-        summary = {"generation": record.generation, "individual_count": stop,
-                   "best_fitness": record.best_fitness, "mean_fitness": record.mean_fitness,
-                   "champion_id": record.champion_id, "validation_door_rate": record.validation_door_rate,
-                   "evaluations_per_s": record.evaluations_per_s, "wall_time": record.wall_time}
+        summary = {
+            "generation": record.generation,
+            "individual_count": stop,
+            "best_fitness": record.best_fitness,
+            "mean_fitness": record.mean_fitness,
+            "champion_id": record.champion_id,
+            "validation_door_rate": record.validation_door_rate,
+            "evaluations_per_s": record.evaluations_per_s,
+            "wall_time": record.wall_time,
+        }
         for name, _ in _GENERATION_COLUMNS:
             _append_rows(self._generations[name], row, row + 1, np.asarray([summary[name]]))
         _append_rows(self._generations["test_door_rate"], row, row + 1, np.asarray(record.test_door_rate)[None])
@@ -277,7 +308,9 @@ class RunWriter:
             values = np.fromiter((checksum(row) for row in rows), np.uint64, len(rows))
             _append_rows(self.handle["rebuild/individuals/genome_checksum"], start, stop, values)
         row = self.handle["rebuild/state_checksum"].shape[0]
-        _append_rows(self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64))
+        _append_rows(
+            self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64)
+        )
         block = np.ascontiguousarray(record.genomes, dtype=np.float32)
         _append_rows(self.handle["rebuild/genome_checksum"], row, row + 1, np.asarray([checksum(block)], np.uint64))
         if rebuild.keyframe and rebuild.state is not None:
@@ -292,9 +325,15 @@ class RunWriter:
         dataset = self._genomes
         chunk_rows, chunk_columns = dataset.chunks
         genomes = np.asarray(genomes)
-        whole = (stop - start == chunk_rows and start % chunk_rows == 0 and genomes.dtype == dataset.dtype
-                 and genomes.shape == (chunk_rows, dataset.shape[1]) and not dataset.fletcher32
-                 and dataset.compression == "gzip" and dataset.scaleoffset is None)
+        whole = (
+            stop - start == chunk_rows
+            and start % chunk_rows == 0
+            and genomes.dtype == dataset.dtype
+            and genomes.shape == (chunk_rows, dataset.shape[1])
+            and not dataset.fletcher32
+            and dataset.compression == "gzip"
+            and dataset.scaleoffset is None
+        )
         if not whole:
             _append_rows(dataset, start, stop, genomes)
             return
@@ -334,7 +373,15 @@ def read_header(handle):
     """Read the RunHeader back from an open run file."""
     attributes = {}
     for name, value in handle.attrs.items():
-        if name in ("format", "schema_version", "software_version", "created", "seed", "population_size", "genome_storage"):
+        if name in (
+            "format",
+            "schema_version",
+            "software_version",
+            "created",
+            "seed",
+            "population_size",
+            "genome_storage",
+        ):
             continue
         attributes[name] = value.decode() if isinstance(value, bytes) else value
     individuals = handle["individuals"]
@@ -343,7 +390,11 @@ def read_header(handle):
     layout = None
     if storage == "seeds":
         rebuild = handle["rebuild"]
-        arrays = {name: (dataset.shape[1:], dataset.dtype) for name, dataset in rebuild["keyframes"].items() if name != "generation"}
+        arrays = {
+            name: (dataset.shape[1:], dataset.dtype)
+            for name, dataset in rebuild["keyframes"].items()
+            if name != "generation"
+        }
         parameters = {name: value for name, value in rebuild.attrs.items() if name != "keyframe_every"}
         columns = {name: dataset.dtype for name, dataset in rebuild["individuals"].items()}
         layout = RebuildLayout(arrays, parameters, int(rebuild.attrs["keyframe_every"]), columns)
@@ -381,7 +432,9 @@ def _create_file(path, header):
     objective_count = len(header.objectives)
     world_count = len(header.test_world_texts)
     if header.genome_storage not in GENOME_STORAGES:
-        raise ValueError(f"unknown genome storage {header.genome_storage!r}, expected one of {', '.join(GENOME_STORAGES)}")
+        raise ValueError(
+            f"unknown genome storage {header.genome_storage!r}, expected one of {', '.join(GENOME_STORAGES)}"
+        )
     seeds = header.genome_storage == "seeds"
     if seeds and header.rebuild_layout is None:
         raise ValueError("genome storage 'seeds' needs the algorithm's rebuild layout")
@@ -391,7 +444,9 @@ def _create_file(path, header):
         handle.attrs["format"] = RUN_FORMAT
         handle.attrs["schema_version"] = RUN_SCHEMA_VERSION
         handle.attrs["software_version"] = __version__
-        handle.attrs["created"] = header.created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        handle.attrs["created"] = header.created or datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
         handle.attrs["seed"] = np.int64(header.seed)
         handle.attrs["population_size"] = np.int64(population)
         handle.attrs["genome_storage"] = header.genome_storage
@@ -402,7 +457,9 @@ def _create_file(path, header):
         handle.create_dataset("config", data=header.config_text, dtype=_STRING)
         handle.create_dataset("train_world", data=header.train_world_text, dtype=_STRING)
         handle.create_dataset("genome_preset", data=header.genome_preset_text, dtype=_STRING)
-        tests_text = handle.create_dataset("test_worlds", data=list(header.test_world_texts), shape=(world_count,), dtype=_STRING)
+        tests_text = handle.create_dataset(
+            "test_worlds", data=list(header.test_world_texts), shape=(world_count,), dtype=_STRING
+        )
         tests_text.attrs["names"] = np.array(list(header.test_world_names), dtype=_STRING)
 
         individuals = handle.create_group("individuals")
@@ -415,9 +472,14 @@ def _create_file(path, header):
         _growable(individuals, "outcomes", (3,), np.int32, population, **columns)
         if seeds:
             _create_rebuild(handle, header.rebuild_layout, population)
-        handle.create_dataset("genomes", shape=(0, genome_length), maxshape=(None, genome_length),
-                              dtype=np.float32, chunks=(population, genome_chunk_columns(genome_length)),
-                              **_compression_options(header.genome_compression))
+        handle.create_dataset(
+            "genomes",
+            shape=(0, genome_length),
+            maxshape=(None, genome_length),
+            dtype=np.float32,
+            chunks=(population, genome_chunk_columns(genome_length)),
+            **_compression_options(header.genome_compression),
+        )
 
         generations = handle.create_group("generations")
         for name, dtype in _GENERATION_COLUMNS:
@@ -455,7 +517,9 @@ def _create_rebuild(handle, layout, population):
         shape = tuple(int(n) for n in shape)
         # One chunk per row of a keyframe's array (a GA pool's genome), so one genome reads alone.
         chunks = (_KEYFRAME_CHUNK_ROWS, *([1] * (len(shape) - 1)), *shape[-1:])
-        keyframes.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks, **_COLUMN_COMPRESSION)
+        keyframes.create_dataset(
+            name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks, **_COLUMN_COMPRESSION
+        )
 
 
 def genome_chunk_columns(genome_length):
@@ -480,8 +544,14 @@ def _growable(group, name, trailing, dtype, chunk_rows, **filters):
     # HDF5 chunks have no zero-length side: a run without test worlds has (rows, 0) rate columns,
     # so a zero-width side gets an unlimited maximum and a chunk of one.
     maxshape = (None, *(t if t else None for t in trailing))
-    return group.create_dataset(name, shape=(0, *trailing), maxshape=maxshape, dtype=dtype,
-                                chunks=(chunk_rows, *(max(1, t) for t in trailing)), **filters)
+    return group.create_dataset(
+        name,
+        shape=(0, *trailing),
+        maxshape=maxshape,
+        dtype=dtype,
+        chunks=(chunk_rows, *(max(1, t) for t in trailing)),
+        **filters,
+    )
 
 
 def _append_rows(dataset, start, stop, values):
@@ -495,7 +565,7 @@ def _chunk_bytes(genomes, column, width, level, shuffle):
     """Return one stored chunk of genome columns column..column+width (zero-padded), deflated like HDF5."""
     block = np.zeros((genomes.shape[0], width), genomes.dtype)
     stop = min(genomes.shape[1], column + width)
-    block[:, :stop - column] = genomes[:, column:stop]
+    block[:, : stop - column] = genomes[:, column:stop]
     if shuffle:
         # HDF5's shuffle filter: byte k of every element, for k = 0 .. itemsize - 1.
         block = np.ascontiguousarray(block.reshape(-1).view(np.uint8).reshape(-1, genomes.dtype.itemsize).T)
@@ -506,9 +576,11 @@ def _copy_prefix(source, target, generations):
     """Copy the first ``generations`` committed generations of ``source`` into ``target``."""
     individual_count = int(source["generations/individual_count"][generations - 1]) if generations else 0
     test_count = int(np.count_nonzero(source["tests/generation"][()] < generations))
-    groups = (("individuals", [n for n, _ in _INDIVIDUAL_COLUMNS] + ["fitness", "outcomes"], individual_count),
-              ("generations", [n for n, _ in _GENERATION_COLUMNS] + ["test_door_rate", "test_proxy_rate"], generations),
-              ("tests", [n for n in target["tests"] if n in source["tests"]], test_count))
+    groups = (
+        ("individuals", [n for n, _ in _INDIVIDUAL_COLUMNS] + ["fitness", "outcomes"], individual_count),
+        ("generations", [n for n, _ in _GENERATION_COLUMNS] + ["test_door_rate", "test_proxy_rate"], generations),
+        ("tests", [n for n in target["tests"] if n in source["tests"]], test_count),
+    )
     for group, names, rows in groups:
         for name in names:
             _copy_rows(source[f"{group}/{name}"], target[f"{group}/{name}"], rows)
@@ -539,7 +611,9 @@ def _copy_prefix(source, target, generations):
 def _copy_rows(source, target, rows, block_bytes=64 << 20):
     """Copy the first ``rows`` rows of one dataset, in blocks of bounded size."""
     if source.shape[0] < rows:
-        raise FileFormatError(source.file.filename, source.name, f"holds {source.shape[0]} rows, expected at least {rows}")
+        raise FileFormatError(
+            source.file.filename, source.name, f"holds {source.shape[0]} rows, expected at least {rows}"
+        )
     target.resize(rows, axis=0)
     row_bytes = max(1, int(np.prod(source.shape[1:], dtype=np.int64)) * source.dtype.itemsize)
     step = max(1, block_bytes // row_bytes)
