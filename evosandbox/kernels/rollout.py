@@ -72,6 +72,46 @@ def _choose_targets(policy_kind, grid, state, paying, memory_color, memory_won, 
     return color
 
 
+@jit
+def _network_inputs(
+    grid,
+    row,
+    col,
+    heading,
+    view_offsets,
+    view_radius,
+    los_cells,
+    los_length,
+    type_radius,
+    color_radius,
+    view_tiles,
+    view_colors,
+    active,
+    action_input_base,
+    last_action,
+):
+    """Fill ``active`` with the network's active inputs (view, then the previous action); return their count."""
+    count = observe(
+        grid,
+        row,
+        col,
+        heading,
+        view_offsets,
+        view_radius,
+        los_cells,
+        los_length,
+        type_radius,
+        color_radius,
+        view_tiles,
+        view_colors,
+        active,
+    )
+    if action_input_base >= 0 and last_action >= 0:
+        active[count] = action_input_base + last_action
+        count += 1
+    return count
+
+
 @jit(parallel=True)
 def rollout_kernel(
     # level generation
@@ -229,7 +269,7 @@ def rollout_kernel(
                 positions_out[p, lifetime, episode, 0, 1] = col
                 headings_out[p, lifetime, episode, 0] = heading
             if policy_kind == POLICY_NETWORK and think_steps > 0:
-                count = observe(
+                count = _network_inputs(
                     grid,
                     row,
                     col,
@@ -243,10 +283,9 @@ def rollout_kernel(
                     view_tiles,
                     view_colors,
                     active,
+                    action_input_base,
+                    last_action,
                 )
-                if action_input_base >= 0 and last_action >= 0:
-                    active[count] = action_input_base + last_action
-                    count += 1
                 for _ in range(think_steps):
                     network_step(
                         input_weights,
@@ -265,7 +304,7 @@ def rollout_kernel(
                     )
             for t in range(max_steps):
                 if policy_kind == POLICY_NETWORK:
-                    count = observe(
+                    count = _network_inputs(
                         grid,
                         row,
                         col,
@@ -279,10 +318,9 @@ def rollout_kernel(
                         view_tiles,
                         view_colors,
                         active,
+                        action_input_base,
+                        last_action,
                     )
-                    if action_input_base >= 0 and last_action >= 0:
-                        active[count] = action_input_base + last_action
-                        count += 1
                     action = network_step(
                         input_weights,
                         hidden_bias,
