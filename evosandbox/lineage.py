@@ -17,6 +17,7 @@ Definitions used throughout (the run file records every individual ever evaluate
   fitness along the line.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -168,19 +169,8 @@ def analyse_lineage(
     """
     if not 0.0 <= fitness_fraction <= 1.0:
         raise UsageError(f"must lie in [0, 1], got {fitness_fraction}", field="--fitness-fraction")
-    if isinstance(run, RunReader):
-        return _analyse(
-            run,
-            individual_id,
-            fitness_fraction,
-            diversity_sample,
-            diversity_seed,
-            reevaluate_world,
-            episodes,
-            seed,
-            reevaluate_probe,
-        )
-    with RunReader(run) as reader:
+    opened = contextlib.nullcontext(run) if isinstance(run, RunReader) else RunReader(run)
+    with opened as reader:
         return _analyse(
             reader,
             individual_id,
