@@ -21,9 +21,14 @@ actions (teacher forcing; Adam on the cross-entropy's gradient, by backpropagati
 and the chain rule through develop, for --distill-iterations steps, or with --distill-method es
 a natural evolution strategy); the fitted controller then plays --distill-test fresh levels.
 If an encoding cannot reach about the teacher's door rate this way, it cannot express the policy.
+When RUN_DIR holds no run yet, the teacher is evolved there first, deterministically: the run of
+``evosandbox evolve configs/red-doors.toml --out RUN_DIR --seed 1 --generations 1000`` (direct
+encoding, 99.0% validation; --teacher-generations changes the length), so one command gives
+every preset's distillation figure from a fresh clone.
 
     python benchmarks/funnel.py [--json] [--world worlds/red-doors-train.toml] [--evolve 30]
     python benchmarks/funnel.py --distill /work/out/funnel/direct --presets genomes/cppn.toml
+    python benchmarks/funnel.py --funnel-widths --distill /work/out/funnel/direct   # the funnel-width presets
 """
 
 import argparse
@@ -36,10 +41,46 @@ import time
 import numpy as np
 
 from evosandbox.config import load_world
+from evosandbox.errors import InputError, UsageError
 from evosandbox.genomes import load_genome_preset, make_encoding, mutate_gaussian, mutation_spread
 from evosandbox.simulate import level_seeds_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEACHER_CONFIG = os.path.join(ROOT, "configs", "red-doors.toml")
+"""The competent direct experiment the distillation teacher is evolved with."""
+TEACHER_SEED = 1
+FUNNEL_WIDTHS = (
+    "direct-small",
+    "subspace-large",
+    "subspace",
+    "subspace-small",
+    "cppn-h8-large",
+    "cppn-h8",
+    "cppn-h8-small",
+    "developmental-h8-large",
+    "developmental-h8",
+    "developmental-h8-small",
+)
+"""The funnel-width presets (each indirect encoding at about 20x, 50x and 200x of direct-small's
+controller) and their 1x control: the conditions of sweeps/funnel.toml."""
+
+
+def ensure_teacher(run_dir, generations, quiet):
+    """Evolve the distillation teacher into ``run_dir`` unless it already holds a run; return whether it did."""
+    from evosandbox.evolve import evolve as evolve_run
+    from evosandbox.evolve import load_experiment
+
+    if os.path.exists(os.path.join(run_dir, "run.h5")):
+        return False
+    if not quiet:
+        print(
+            f"no run in {run_dir}: evolving the teacher (evosandbox evolve {os.path.relpath(TEACHER_CONFIG, ROOT)} "
+            f"--out {run_dir} --seed {TEACHER_SEED} --generations {generations})",
+            flush=True,
+        )
+    config = load_experiment(TEACHER_CONFIG, seed=TEACHER_SEED, generations=generations)
+    evolve_run(config, run_dir, progress=False)
+    return True
 
 
 def measure(encoding, population, repeats, seed):
@@ -141,7 +182,22 @@ def main(argv=None):
     parser.add_argument("--ga-population", type=int, default=128)
     parser.add_argument("--levels", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--distill", metavar="RUN_DIR", help="fit every preset to this run's champion's actions")
+    parser.add_argument(
+        "--funnel-widths",
+        action="store_true",
+        help="measure the funnel-width presets (sweeps/funnel.toml's conditions)",
+    )
+    parser.add_argument(
+        "--distill",
+        metavar="RUN_DIR",
+        help="fit every preset to this run's champion's actions (a missing run is evolved first: see --teacher-generations)",
+    )
+    parser.add_argument(
+        "--teacher-generations",
+        type=int,
+        default=1000,
+        help="generations of the teacher evolved into an empty --distill RUN_DIR (configs/red-doors.toml, seed 1)",
+    )
     parser.add_argument("--distill-levels", type=int, default=1024, help="training levels the teacher is recorded on")
     parser.add_argument(
         "--distill-method",
@@ -156,9 +212,23 @@ def main(argv=None):
     parser.add_argument("--distill-test", type=int, default=500, help="fresh levels the fitted controller plays")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except InputError as error:
+        print(f"benchmarks/funnel.py: {error.line()}", file=sys.stderr)
+        return 2
+
+
+def run(args):
+    """Measure every preset the arguments name; print the table or the JSON report."""
+    if args.funnel_widths:
+        args.presets = [os.path.join(ROOT, "genomes", f"{name}.toml") for name in FUNNEL_WIDTHS]
+    if args.teacher_generations < 1:
+        raise UsageError("must be at least 1", "--teacher-generations")
     world = load_world(args.world)
     report = {"world": world.name, "population": args.population, "encodings": {}}
     if args.distill:
+        evolved = ensure_teacher(args.distill, args.teacher_generations, args.json)
         from evosandbox.agents import resolve_agent
         from evosandbox.distill import as_params, record_demonstrations
 
@@ -169,6 +239,7 @@ def main(argv=None):
         majority = float(np.bincount(demonstrations.actions).max() / demonstrations.step_count)
         report["distill"] = {
             "teacher": args.distill,
+            "teacher_evolved": evolved,
             "levels": args.distill_levels,
             "steps": demonstrations.step_count,
             "teacher_door_rate_recorded": demonstrations.teacher_door_rate,

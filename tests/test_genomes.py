@@ -478,15 +478,33 @@ def test_subspace_is_a_fixed_linear_map_onto_the_direct_layout():
     assert not np.array_equal(other.projection, encoding.projection)
 
 
-def test_subspace_presets_span_the_funnel_width_range():
-    ratios = {
-        name: make_encoding(
-            load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD
-        ).compression_ratio
-        for name in ("subspace-large", "subspace", "subspace-small")
-    }
-    assert 19 <= ratios["subspace-large"] < ratios["subspace"] < ratios["subspace-small"] <= 210
-    assert ratios["subspace"] >= 50
+FUNNEL_WIDTHS = {
+    "subspace": ("subspace-large", "subspace", "subspace-small"),
+    "cppn": ("cppn-h8-large", "cppn-h8", "cppn-h8-small"),
+    "developmental": ("developmental-h8-large", "developmental-h8", "developmental-h8-small"),
+}
+"""The funnel-width presets of each indirect encoding (wide, middle, narrow), all growing direct-small's controller."""
+
+
+@pytest.mark.parametrize("family", sorted(FUNNEL_WIDTHS))
+def test_funnel_width_presets_span_about_20x_to_200x_of_one_controller(family):
+    encodings = [
+        make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
+        for name in FUNNEL_WIDTHS[family]
+    ]
+    direct = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct-small.toml")), TRAIN_WORLD)
+    assert {encoding.name for encoding in encodings} == {family}
+    # Compression is measured against the controller actually grown: direct-small's 4,803 parameters.
+    assert all(encoding.controller_shape == direct.controller_shape for encoding in encodings)
+    wide, middle, narrow = (encoding.compression_ratio for encoding in encodings)
+    assert 18 <= wide <= 25 and 50 <= middle <= 55 and 180 <= narrow <= 220
+    # Each shipped width's kernel agrees with its plain-Python reference on the real world.
+    for encoding in encodings:
+        genomes = encoding.initial_genomes(2, np.random.default_rng(3))
+        for a, b in zip(
+            flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
