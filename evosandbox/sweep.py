@@ -851,7 +851,7 @@ def run_sweep(
         jobs: cells run side by side in worker processes (the cores split between them).
         scheduler: a Dask scheduler address: each cell is one task on that cluster.
         resume: continue a sweep in ``out`` (finished cells are kept, cut-off runs resume).
-        progress: print a line per finished cell on stderr (default: yes).
+        progress: show cells done and the ETA on stderr, a bar on a terminal, else a line per tenth (default: yes).
     Returns:
         SweepResult.
     """
@@ -925,15 +925,18 @@ def run_sweep(
         )
         report.cell(row)
 
-    if scheduler:
-        _run_on_dask(tasks, scheduler, collect)
-    elif jobs > 1 and len(tasks) > 1:
-        _run_in_processes(tasks, jobs, collect, result)
-    else:
-        for task in tasks:
-            collect(run_cell(task))
-            if result.interrupted:
-                break
+    try:
+        if scheduler:
+            _run_on_dask(tasks, scheduler, collect)
+        elif jobs > 1 and len(tasks) > 1:
+            _run_in_processes(tasks, jobs, collect, result)
+        else:
+            for task in tasks:
+                collect(run_cell(task))
+                if result.interrupted:
+                    break
+    finally:
+        report.close()
     result.rows = [rows[(cell.condition, cell.seed)] for cell in cells if (cell.condition, cell.seed) in rows]
     result.summary = summarize(spec, cells, result.rows)
     write_report(spec, cells, result.rows, out, result.summary)
@@ -999,36 +1002,39 @@ def _run_on_dask(tasks, scheduler, collect):
 
 
 class _Progress:
-    """One line per finished cell on stderr: cells done, failures, ETA."""
+    """The sweep's progress on stderr: cells done of the total and the ETA, as a bar on a terminal, else plain lines.
+
+    Off a terminal a line is printed at each tenth of the sweep and at least every minute
+    while cells finish (``evosandbox.progress``); a failed cell always gets a line of its own.
+    """
 
     def __init__(self, total, skipped, enabled):
-        """Start the clock."""
-        self.total, self.done, self.failed = total, skipped, 0
+        """Start the clock (and the bar, on a terminal)."""
+        from evosandbox.progress import ProgressDisplay
+
+        self.done, self.failed = skipped, 0
         self.enabled = True if enabled is None else enabled
-        self.started = time.perf_counter()
-        self.ran = 0
-        if self.enabled and skipped:
-            sys.stderr.write(f"sweep: {skipped}/{total} cells already done\n")
+        self.display = ProgressDisplay(total, "sweep", "cell", initial=skipped) if self.enabled else None
+        if self.display is not None and skipped:
+            self.display.line(f"sweep: {skipped}/{total} cells already done")
 
     def cell(self, row):
         """Report one finished cell."""
         self.done += 1
-        self.ran += 1
         self.failed += row.get("status") != "ok"
-        if not self.enabled:
+        if self.display is None:
             return
-        elapsed = time.perf_counter() - self.started
-        left = (self.total - self.done) * elapsed / self.ran
-        what = (
-            f"failed: {row.get('error', '')}"
-            if row.get("status") != "ok"
-            else f"competence {100 * float(row['competence']):.0f}%"
-        )
-        sys.stderr.write(
-            f"sweep: {self.done}/{self.total} cells ({self.failed} failed), ETA {left / 60:.1f} min; "
-            f"{row['condition']} seed {row['seed']}: {what}\n"
-        )
-        sys.stderr.flush()
+        if row.get("status") != "ok":
+            self.display.line(f"sweep: {row['condition']} seed {row['seed']} failed: {row.get('error', '')}")
+            what = "failed"
+        else:
+            what = f"competence {100 * float(row['competence']):.0f}%"
+        self.display.update(self.done, f"{self.failed} failed; last: {row['condition']} seed {row['seed']}, {what}")
+
+    def close(self):
+        """Leave the bar in its final state."""
+        if self.display is not None:
+            self.display.close()
 
 
 # ---------------------------------------------------------------------------------------------

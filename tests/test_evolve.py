@@ -4,8 +4,6 @@ import dataclasses
 import os
 import pickle
 import random
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -395,19 +393,6 @@ def test_the_real_smoke_run_is_reproducible_across_thread_counts(tmp_path, algor
         assert reader.committed_generations == 4
         outcomes = reader.column("outcomes")
         assert (outcomes.sum(axis=1) == 4).all()  # door + other + timeout = training episodes
-
-
-def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
-    command = [sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--generations", "2"]
-    quiet = subprocess.run(command + ["--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120)
-    assert quiet.returncode == 0, quiet.stderr
-    assert "gen " not in quiet.stderr and "finished after 2 generations" in quiet.stderr
-    loud = subprocess.run(
-        command + ["--out", str(tmp_path / "b"), "--progress"], capture_output=True, text=True, timeout=120
-    )
-    assert loud.returncode == 0, loud.stderr
-    lines = [line for line in loud.stderr.splitlines() if line.startswith("gen ")]
-    assert len(lines) == 2 and "val door" in lines[0] and "eval/s" in lines[0]
 
 
 CONFIG_PATHS = sorted(

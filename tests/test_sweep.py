@@ -210,7 +210,18 @@ def test_a_failing_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(sweep, "_start_run", flaky)
     out = tmp_path / "out"
-    assert main(["sweep", path, "--out", str(out), "--quiet"]) == 1
+    assert main(["sweep", path, "--out", str(out)]) == 1
+    # Off a terminal: a plain line at each tenth of the four cells, and one for each failure.
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    progress = [line for line in captured.err.splitlines() if line.startswith("sweep ")]
+    assert [line.split()[1] for line in progress] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "ETA " in progress[0] and "last: color_radius=2 seed 1, competence" in progress[0]
+    assert progress[-1].startswith("sweep 4/4 (100%)") and "2 failed" in progress[-1]
+    failures = [line for line in captured.err.splitlines() if " failed: " in line]
+    assert failures == [
+        f"sweep: color_radius={radius} seed 2 failed: RuntimeError: the cluster caught fire" for radius in (2, 6)
+    ]
     rows = sweep.read_results(out / "results.csv")
     assert [row["status"] for row in rows] == ["ok", "failed", "ok", "failed"]
     assert rows[1]["error"] == "RuntimeError: the cluster caught fire"

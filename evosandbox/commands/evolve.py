@@ -48,9 +48,9 @@ def register(subparsers):
         dest="progress",
         action="store_true",
         default=None,
-        help="print a line per generation even when stderr is not a terminal",
+        help="show progress even when stderr is not a terminal (a plain line at each tenth of the run)",
     )
-    parser.add_argument("--quiet", dest="progress", action="store_false", help="print no progress lines")
+    parser.add_argument("--quiet", dest="progress", action="store_false", help="show no progress")
     parser.set_defaults(func=run)
 
 

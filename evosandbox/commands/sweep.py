@@ -33,7 +33,7 @@ def register(subparsers):
     parser.add_argument("--resume", action="store_true", help="continue the sweep in SWEEP_DIR")
     parser.add_argument("--quick", action="store_true", help="2 seeds and few generations: a look, and the tests")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    parser.add_argument("--quiet", action="store_true", help="print no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="show no progress")
     parser.set_defaults(func=run)
 
 

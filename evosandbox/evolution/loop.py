@@ -104,7 +104,7 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
             ``genome_length``, ``initial_genomes(count, rng)`` and
             ``score(genomes, world, level_seeds, seed) -> Scores`` works.
         force: replace an existing run in ``run_dir``.
-        progress: show a progress line per generation (default: when stderr is a terminal).
+        progress: show progress: a bar on a terminal, else a line per tenth of the run (default: on a terminal).
     Returns:
         RunSummary.
     """
@@ -166,7 +166,7 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
         problem: the evaluator (default: from the checkpointed config).
         generations: a new total generation count (to extend a finished run).
         scheduler, threads: where to evaluate (not stored: results do not depend on it).
-        progress: show a progress line per generation (default: when stderr is a terminal).
+        progress: show progress: a bar on a terminal, else a line per tenth of the run (default: on a terminal).
     Returns:
         RunSummary.
     """
@@ -391,7 +391,7 @@ class Loop:
         self.writer = writer
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
         self.run_dir = run_dir
-        self.progress = Progress(progress, config.generations)
+        self.progress = Progress(progress, config.generations, initial=state.generation)
         self.validation_seeds = validation_level_seeds(config)
         self.timings = {
             "ask": 0.0,
@@ -418,6 +418,7 @@ class Loop:
                 self.recorder.wait()
                 self._lap("write", mark)
         finally:
+            self.progress.close()
             try:
                 self.recorder.wait()
             finally:

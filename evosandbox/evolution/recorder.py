@@ -6,6 +6,7 @@ import threading
 import time
 
 from evosandbox.evolution.checkpoint import write_checkpoint_bytes
+from evosandbox.progress import ProgressDisplay, is_terminal
 
 
 class Interrupt:
@@ -36,23 +37,32 @@ class Interrupt:
 
 
 class Progress:
-    """One line per generation on stderr, only when stderr is a terminal."""
+    """A run's progress on stderr: a bar in place on a terminal, else a plain line at each tenth of the run.
 
-    def __init__(self, enabled, total):
-        """Set up the instance."""
-        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
-        self.total = total
+    ``enabled`` None shows it only on a terminal; True shows it anywhere (plain lines off a
+    terminal); False shows nothing. See ``evosandbox.progress``.
+    """
+
+    def __init__(self, enabled, total, initial=0):
+        """Start the clock (and the bar, on a terminal)."""
+        self.enabled = is_terminal(sys.stderr) if enabled is None else bool(enabled)
+        self.display = ProgressDisplay(total, "gen", "gen", initial=initial) if self.enabled else None
 
     def generation(self, generation, best, mean, door_rate, evaluations_per_s, test_line=""):
-        """Print one generation's line."""
-        if not self.enabled:
+        """Show that generation ``generation`` (0-based) is done, with its figures."""
+        if self.display is None:
             return
-        width = len(str(self.total))
-        sys.stderr.write(
-            f"gen {generation + 1:>{width}}/{self.total}  best {best:+.3f}  mean {mean:+.3f}  "
-            f"val door {100 * door_rate:5.1f}%  {evaluations_per_s:,.0f} eval/s{test_line}\n"
+        self.display.update(
+            generation + 1,
+            f"best {best:+.3f}  mean {mean:+.3f}  val door {100 * door_rate:5.1f}%",
+            f"{evaluations_per_s:,.0f} eval/s{test_line}",
         )
-        sys.stderr.flush()
+
+    def close(self):
+        """Leave the bar in its final state."""
+        if self.display is not None:
+            self.display.close()
+            self.display = None
 
 
 class Recorder:
