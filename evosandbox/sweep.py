@@ -417,9 +417,10 @@ def _resolve_cell(spec, overrides, seed, condition):
     if not isinstance(train_path, str) or not isinstance(preset_path, str) or not isinstance(test_paths, list):
         return [("experiment.toml", dump_toml(experiment))]  # the validation names what is missing
 
-    train = _read_referenced(train_path, spec, "experiment.world.train")
-    preset = _read_referenced(preset_path, spec, "experiment.genome.preset")
-    tests = [_read_referenced(p, spec, f"experiment.test.worlds[{i}]") for i, p in enumerate(test_paths)]
+    train = _read_referenced(train_path, spec, _path_field(overrides, "experiment.world.train"))
+    preset = _read_referenced(preset_path, spec, _path_field(overrides, "experiment.genome.preset"))
+    tests_field = _path_field(overrides, "experiment.test.worlds")
+    tests = [_read_referenced(p, spec, f"{tests_field}[{i}]") for i, p in enumerate(test_paths)]
     for key, parts, value, field_name in by_document["train"] + by_document["worlds"]:
         _set(train, parts, value, spec.path, field_name, condition)
     for key, parts, value, field_name in by_document["genome"]:
@@ -453,6 +454,12 @@ def _absolute_paths(folder, value, path, field_name):
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [_absolute(folder, v) for v in value]
     raise ConfigError(path, field_name, "expected a path (or a list of paths) relative to the sweep file")
+
+
+def _path_field(overrides, key):
+    """Return the sweep-file field of the last override that sets the experiment path ``key`` (else the key)."""
+    fields_setting = [field_name for override, _, field_name in overrides if override == key]
+    return fields_setting[-1] if fields_setting else key
 
 
 def _read_referenced(path, spec, field_name):
@@ -519,7 +526,14 @@ def _blame(overrides, error):
     documents = {"experiment.toml": ("experiment",), "train.toml": ("train", "worlds"), "genome.toml": ("genome",)}.get(
         name, ("test", "worlds") if name.startswith("test-") else ()
     )
-    candidates = [(key, field_name) for key, _, field_name in overrides if key.split(".", 1)[0] in documents]
+    # An override that chose the file (experiment.genome.preset, ...) answers for what the file says.
+    chose_it = {"experiment.world.train": name == "train.toml", "experiment.genome.preset": name == "genome.toml"}
+    chose_it["experiment.test.worlds"] = name.startswith("test-")
+    candidates = [
+        (key, field_name)
+        for key, _, field_name in overrides
+        if key.split(".", 1)[0] in documents or chose_it.get(key, False)
+    ]
     exact = [field_name for key, field_name in candidates if error.field and key.split(".", 1)[1] == error.field]
     if exact:
         return exact[0]
@@ -726,6 +740,7 @@ def _measure(task, summary):
         generations = reader.generations()
         champion_id = reader.champion_id()
     validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
+    elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
     reached = np.flatnonzero(validation >= 0.9)
     row = {
         "condition": task.condition,
@@ -737,6 +752,8 @@ def _measure(task, summary):
         "champion_id": champion_id,
         "validation_door_rate": float(validation[-1]) if len(validation) else math.nan,
         "time_to_90": int(reached[0]) + 1 if len(reached) else math.nan,
+        "seconds_to_90": float(elapsed[reached[0]]) if len(reached) and len(elapsed) > reached[0] else math.nan,
+        "compression_ratio": _compression_ratio(task.folder, train_world),
         "wall_time": float(summary.wall_time),
         "run_file_bytes": os.path.getsize(os.path.join(run_dir, "run.h5")),
     }
@@ -767,6 +784,13 @@ def _measure(task, summary):
                     prefix = f"{world.name}/{probe_name}.{metric.name}"
                     row.update({prefix: metric.value, f"{prefix}_low": metric.low, f"{prefix}_high": metric.high})
     return row
+
+
+def _compression_ratio(folder, train_world):
+    """Return the cell's funnel width: controller parameters per gene of its genome preset (1 for direct)."""
+    from evosandbox.genomes import load_genome_preset, make_encoding
+
+    return float(make_encoding(load_genome_preset(os.path.join(folder, "genome.toml")), train_world).compression_ratio)
 
 
 def _proxy_metrics(policy, world, train_world, episodes, seed):
@@ -1138,7 +1162,7 @@ def _write_results_h5(path, rows, columns):
 
 def metric_names(cells, rows) -> list[str]:
     """Return the summarised metrics: competence, time to 90%, test rates and preferences, probe metrics."""
-    names = ["competence", "validation_door_rate", "time_to_90", "wall_time"]
+    names = ["competence", "validation_door_rate", "time_to_90", "seconds_to_90", "wall_time", "compression_ratio"]
     worlds = cells[0].test_worlds if cells else ()
     for world in worlds:
         names += [f"{world}/{outcome}_rate" for outcome in OUTCOMES] + [f"{world}/door_preference"]
@@ -1273,15 +1297,19 @@ def format_summary(summary: dict, cells) -> str:
     lines += [
         "## Runs",
         "",
-        "| condition | validation door rate | generations to 90% validation | evolution wall time (s) |",
-        "| --- | --- | --- | --- |",
+        "| condition | compression | validation door rate | generations to 90% validation | seconds to 90% "
+        "| evolution wall time (s) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for entry in summary["conditions"]:
         m = entry["metrics"]
         reached = m["time_to_90"]["count"]
+        compression = m["compression_ratio"]["mean"]
         lines.append(
-            f"| {entry['condition']} | {_format_cell(m['validation_door_rate'])} | "
+            f"| {entry['condition']} | {'n/a' if compression is None else f'{compression:.1f}x'} | "
+            f"{_format_cell(m['validation_door_rate'])} | "
             f"{_format_cell(m['time_to_90'], percent=False)} in {reached}/{entry['runs']} runs | "
+            f"{_format_cell(m['seconds_to_90'], percent=False)} | "
             f"{_format_cell(m['wall_time'], percent=False)} |"
         )
     errors = [f"- {entry['condition']} {error}" for entry in summary["conditions"] for error in entry["errors"]]
@@ -1316,7 +1344,7 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
     ok_rows = [row for row in rows if row.get("status") == "ok"]
     seed_values = {(row["condition"], row["seed"]): row for row in ok_rows}
     for axis in spec.axes:
-        if not axis.numeric or len(axis.values) < 2:
+        if len(axis.values) < 2:
             continue
         columns = min(4, len(metrics))
         lines_of_figure = -(-len(metrics) // columns)
@@ -1330,8 +1358,8 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
         for position, (name, title) in enumerate(metrics):
             ax = axes_grid[position // columns][position % columns]
             for other, entries in groups.items():
-                entries = sorted(entries, key=lambda e: e["values"][axis.name])
-                xs = np.array([e["values"][axis.name] for e in entries], dtype=np.float64)
+                entries = sorted(entries, key=lambda e: _axis_position(axis, e["values"][axis.name]))
+                xs = np.array([_axis_position(axis, e["values"][axis.name]) for e in entries], dtype=np.float64)
                 means = np.array(
                     [np.nan if e["metrics"][name]["mean"] is None else e["metrics"][name]["mean"] for e in entries]
                 )
@@ -1342,8 +1370,12 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
                     [np.nan if e["metrics"][name]["high"] is None else e["metrics"][name]["high"] for e in entries]
                 )
                 label = ", ".join(f"{k}={_format_value(v)}" for k, v in other) or "mean over seeds"
-                (line,) = ax.plot(xs, means, marker="o", label=label)
-                ax.fill_between(xs, lows, highs, alpha=0.2, color=line.get_color(), linewidth=0)
+                if axis.numeric:
+                    (line,) = ax.plot(xs, means, marker="o", label=label)
+                    ax.fill_between(xs, lows, highs, alpha=0.2, color=line.get_color(), linewidth=0)
+                else:
+                    bars = np.vstack([means - lows, highs - means])
+                    line = ax.errorbar(xs, means, yerr=bars, fmt="o", capsize=2, label=label).lines[0]
                 for e in entries:
                     points = [
                         seed_values[(e["condition"], s)][name]
@@ -1351,7 +1383,7 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
                         if (e["condition"], s) in seed_values and _finite(seed_values[(e["condition"], s)].get(name))
                     ]
                     ax.scatter(
-                        [e["values"][axis.name]] * len(points),
+                        [_axis_position(axis, e["values"][axis.name])] * len(points),
                         points,
                         s=9,
                         color=line.get_color(),
@@ -1360,6 +1392,9 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
                     )
             ax.set_title(title, fontsize=8)
             ax.set_xlabel(axis.name, fontsize=8)
+            if not axis.numeric:
+                ax.set_xticks(range(len(axis.values)))
+                ax.set_xticklabels([_format_value(v) for v in axis.values], rotation=60, ha="right", fontsize=6)
             ax.set_ylim(-0.03, 1.03)
             ax.tick_params(labelsize=7)
         for position in range(len(metrics), lines_of_figure * columns):
@@ -1376,6 +1411,13 @@ def plot(spec, cells, summary, rows, folder) -> list[str]:
         plt.close(figure)
         written.append(path)
     return written
+
+
+def _axis_position(axis, value):
+    """Return where an axis value goes on the x axis: itself if numeric, else its index (a category)."""
+    if axis.numeric:
+        return value
+    return [json.dumps(v) for v in axis.values].index(json.dumps(value))
 
 
 def summary_json(result: SweepResult) -> str:

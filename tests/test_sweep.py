@@ -19,7 +19,7 @@ from evosandbox.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
-TIMING_COLUMNS = ("wall_time", "run_file_bytes")
+TIMING_COLUMNS = ("wall_time", "seconds_to_90", "run_file_bytes")
 """Columns that depend on the machine and the run's history, not on its results."""
 
 pytestmark = pytest.mark.slow
@@ -177,6 +177,82 @@ def test_an_axis_set_table_needs_one_value_per_axis_value(tmp_path, capsys):
     path = write_sweep(str(tmp_path), text)
     assert main(["sweep", path, "--out", str(tmp_path / "out")]) == 2
     assert "axes[0].set.worlds.observation.color_radius: expected a list of 2 values" in capsys.readouterr().err
+
+
+GENOME_AXIS = f"""
+name = "genomes"
+experiment = "{SMOKE}"
+seeds = "1"
+
+[set]
+"experiment.generations" = 2
+"experiment.validation.levels" = 8
+"experiment.test.levels" = 8
+
+[[axes]]
+name = "genome"
+values = ["direct-small", "subspace-small"]
+[axes.set]
+"experiment.genome.preset" = ["{ROOT}/genomes/direct-small.toml", "{ROOT}/genomes/subspace-small.toml"]
+
+[probe]
+episodes = 16
+"""
+
+
+def test_a_genome_preset_axis_runs_each_preset_and_reports_its_compression(tmp_path):
+    path = write_sweep(str(tmp_path), GENOME_AXIS)
+    out = tmp_path / "out"
+    assert main(["sweep", path, "--out", str(out), "--quiet"]) == 0
+    rows = {row["genome"]: row for row in sweep.read_results(out / "results.csv")}
+    assert rows["direct-small"]["compression_ratio"] == 1.0
+    assert rows["subspace-small"]["compression_ratio"] == pytest.approx(4803 / 24)
+    for name, encoding in (("direct-small", "direct"), ("subspace-small", "subspace")):
+        with open(out / "cells" / f"genome-{name}_seed-1" / "genome.toml", "rb") as handle:
+            assert tomllib.load(handle)["encoding"] == encoding
+        assert rows[name]["status"] == "ok" and rows[name]["generations"] == 2
+        assert math.isnan(rows[name]["seconds_to_90"]) == math.isnan(rows[name]["time_to_90"])
+    summary = (out / "summary.md").read_text()
+    assert "| genome=subspace-small | 200.1x |" in summary
+    assert (out / "plots" / "genome.png").stat().st_size > 0  # a category axis is plotted too
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ('"no-such-preset.toml"', "no such file"),
+        ("3", "expected a path"),
+        (f'"{ROOT}/worlds/red-doors-train.toml"', "genome.toml"),
+    ],
+)
+def test_a_bad_genome_preset_override_names_the_axis_field(tmp_path, capsys, value, message):
+    text = GENOME_AXIS.replace(f'"{ROOT}/genomes/subspace-small.toml"', value)
+    path = write_sweep(str(tmp_path), text)
+    assert main(["sweep", path, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"evosandbox sweep: {path}: ")
+    assert "axes[0].set.experiment.genome.preset" in error and message in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
+    spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"))
+    cells = sweep.plan(spec)
+    assert spec.seeds == (1, 2, 3) and len(cells) == 30
+    encodings = {}
+    for cell in cells:
+        files = dict(cell.files)
+        preset = tomllib.loads(files["genome.toml"])
+        assert preset["name"] == dict(cell.values)["genome"]
+        assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
+        assert tomllib.loads(files["train.toml"])["name"] == "red-doors-train"
+        encodings.setdefault(preset["encoding"], set()).add(preset["name"])
+    assert {name: len(presets) for name, presets in encodings.items()} == {
+        "direct": 1,
+        "subspace": 3,
+        "cppn": 3,
+        "developmental": 3,
+    }
 
 
 def test_results_csv_alone_lets_resume_skip_finished_cells(baseline, tmp_path):
