@@ -604,3 +604,40 @@ def test_es_kernels_match_numpy_and_the_plain_python_reference(tmp_path):
     np.testing.assert_array_equal(out[6:11], mean - np.float32(0.1) * noise)
     assert (out[11] == 7.0).all()  # the row past the pairs is left alone
     np.testing.assert_allclose(gradient, weights @ (out.astype(np.float64) - mean), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("unmirrored", [False, True])
+def test_the_deviation_from_noise_equals_the_deviation_of_the_samples_bit_for_bit(unmirrored):
+    from evosandbox.kernels.strategy import mirrored_deviation, mirrored_samples, weighted_deviation
+
+    rng = np.random.default_rng(4)
+    pairs, genes = 6, 41
+    mean = rng.standard_normal(genes, dtype=np.float32)
+    noise = rng.standard_normal((pairs, genes), dtype=np.float32)
+    extra = rng.standard_normal(genes, dtype=np.float32) if unmirrored else np.empty(0, np.float32)
+    samples = np.empty((1 + 2 * pairs + unmirrored, genes), np.float32)
+    mirrored_samples(mean, noise, np.float32(0.3), samples)
+    if unmirrored:
+        samples[-1] = mean + np.float32(0.3) * extra  # as SampleRecipe.block writes it
+    weights = rng.random(len(samples) - 1) - 0.5
+    expected, actual = np.empty(genes), np.empty(genes)
+    weighted_deviation(weights, samples[1:], samples[0], expected)
+    mirrored_deviation(weights, mean, noise, np.float32(0.3), extra, actual)
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_the_compiled_normals_are_numpys_bit_for_bit_and_leave_the_generator_where_numpy_does():
+    from evosandbox.kernels.strategy import standard_normal
+
+    # Four million values per case reach the ziggurat's rare paths (the wedge and the tail)
+    # hundreds of times; a generator holding back half a word starts the stream with it.
+    for seed in range(6):
+        for shape in ((2000, 2000), (64, 4803), (1, 5), (1, 1)):
+            ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+            if seed % 2:
+                ours.random(dtype=np.float32), numpys.random(dtype=np.float32)  # half a word held back
+            drawn = standard_normal(ours, *shape)
+            assert drawn.dtype == np.float32 and drawn.shape == shape
+            np.testing.assert_array_equal(drawn, numpys.standard_normal(shape, dtype=np.float32))
+            assert ours.bit_generator.state == numpys.bit_generator.state
+            np.testing.assert_array_equal(ours.random(3), numpys.random(3))

@@ -49,6 +49,21 @@ def test_every_genome_rebuilt_from_seeds_equals_the_full_run_bit_for_bit(tmp_pat
     assert os.path.getsize(tmp_path / "seeds" / "run.h5") < os.path.getsize(tmp_path / "full" / "run.h5") / 4
 
 
+def test_an_even_es_population_with_its_unmirrored_sample_rebuilds_bit_for_bit(tmp_path):
+    from evosandbox.evolution.algorithms import convert_parameters
+
+    for genomes in ("full", "seeds"):
+        config = _config("es", genomes, generations=8, keyframe_every=3)
+        config = dataclasses.replace(config, algorithm=convert_parameters(config.algorithm, population_size=10))
+        evolution.evolve(config, tmp_path / genomes, progress=False)
+    with RunReader(tmp_path / "full") as full, RunReader(tmp_path / "seeds") as seeds:
+        count = full.individual_count
+        assert count == 80
+        np.testing.assert_array_equal(seeds.genome_rows(0, count), full.genome_rows(0, count))
+        for individual in (79, 69, 41, 30, 9):  # one at a time: replays from each keyframe
+            np.testing.assert_array_equal(seeds.genome(individual), full.genome(individual))
+
+
 def test_seeds_is_the_default_and_cma_es_keeps_full(tmp_path):
     assert evolution.load_experiment(SMOKE).genomes == "seeds"
     config = tmp_path / "cma.toml"

@@ -21,6 +21,7 @@ Every rebuilt state and genome block is compared with its checksum: corrupt or m
 is one FileFormatError naming the file and the dataset, never a wrong genome.
 """
 
+import collections
 import hashlib
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ from evosandbox.errors import FileFormatError
 
 GENOME_STORAGES = ("seeds", "full")
 DEFAULT_KEYFRAME_EVERY = 20
+_KEPT_STATES = 8
+"""Checked states a RebuildSource keeps (``remember_state``)."""
 
 
 def checksum(*arrays):
@@ -121,6 +124,7 @@ class RebuildSource:
         """Check that the rebuild datasets exist and cover the committed generations."""
         self.handle = handle
         self.path = path
+        self._states = collections.OrderedDict()
         self.generations = int(committed_generations)
         self.bounds = np.asarray(bounds, np.int64)
         for name in (
@@ -152,11 +156,17 @@ class RebuildSource:
         return self._cache[key]
 
     def keyframe_before(self, generation):
-        """Return (g, arrays) of the latest keyframe at or before ``generation``, checked; (0, None) if none."""
-        earlier = [g for g in self._keyframes if g <= generation]
+        """Return (g, arrays) of the latest keyframe at or before ``generation``, checked; (0, None) if none.
+
+        A state ``remember_state`` kept counts as a keyframe; a keyframe read is kept so.
+        """
+        earlier = [g for g in (*self._keyframes, *self._states) if g <= generation]
         if not earlier:
             return 0, None
         kept = max(earlier)
+        if kept in self._states:
+            self._states.move_to_end(kept)
+            return kept, self._states[kept]
         row = self._keyframes[kept]
         group = self._group("rebuild/keyframes")
         arrays = {name: self._read(f"rebuild/keyframes/{name}", row) for name in group if name != "generation"}
@@ -166,7 +176,21 @@ class RebuildSource:
                 "rebuild/keyframes",
                 f"keyframe of generation {kept} does not match /rebuild/state_checksum (corrupt)",
             )
+        self.remember_state(kept, arrays)
         return kept, arrays
+
+    def remember_state(self, generation, arrays):
+        """Keep the keyframe arrays of a checked state that bred ``generation`` (the last few kept).
+
+        A replay then starts there instead of at the file's keyframe before it: a keyframe read
+        is not read and checked again, and the state after the founders (which a keyframe
+        interval's first generations all start from) is not made again. The arrays are only
+        read: ``from_keyframe`` copies them.
+        """
+        self._states[int(generation)] = arrays
+        self._states.move_to_end(int(generation))
+        while len(self._states) > _KEPT_STATES:
+            self._states.popitem(last=False)
 
     def check_state(self, generation, keyframe):
         """Raise FileFormatError unless a rebuilt state's keyframe arrays match generation's checksum."""
@@ -223,6 +247,10 @@ class RebuildSource:
                     "(corrupt rebuild data, or a build whose random streams differ)",
                 )
 
+    def rank_span(self, start, stop):
+        """Return int32: the recorded ranks of generations start..stop - 1, in one read."""
+        return self._read("individuals/rank", slice(int(self.bounds[start]), int(self.bounds[stop])))
+
     def rank(self, generation):
         """Return int32 (P,) the recorded ranks of one generation's individuals."""
         return self._read("individuals/rank", slice(int(self.bounds[generation]), int(self.bounds[generation + 1])))
@@ -246,6 +274,8 @@ class RebuildSource:
 
     def _dataset(self, name):
         """Return a dataset or raise FileFormatError naming it."""
+        # Looked up afresh each time: with h5py 3.16 / HDF5 2.0, reads through a dataset object
+        # kept open after a point selection on it (individual_rows) returned the fill value.
         dataset = self.handle.get(name)
         if dataset is None or not hasattr(dataset, "shape"):
             raise FileFormatError(self.path, name, "missing dataset (rebuild data)")
@@ -289,8 +319,10 @@ def replay_generations(algorithm, source, generations, generator_for, initial_ge
     For an algorithm whose next state depends on its state, the generation's random generator
     and the order of the fitness alone (es, CMA-ES): from the nearest keyframe (or
     ``init``), each generation is asked again and told the recorded ranks as fitness (-rank,
-    so the same stable sort finds the same order). Every state met is checked against its
-    checksum before it breeds.
+    so the same stable sort finds the same order). An algorithm with
+    ``replay(state, generator, first id, rank) -> next state`` (es) steps through the
+    generations before the wanted one without making their genomes (None: it cannot, and
+    ask and tell do it). Every state met is checked against its checksum before it breeds.
 
     Args:
         algorithm: an Algorithm with ``keyframe(state)`` and ``from_keyframe(arrays)``.
@@ -301,14 +333,25 @@ def replay_generations(algorithm, source, generations, generator_for, initial_ge
     """
     position, state = None, None
     last = generations[-1] if generations else -1
+    replay = getattr(algorithm, "replay", None)
     for wanted in generations:
         start, arrays = source.keyframe_before(wanted)
         if position is None or position > wanted or start > position:
             state = algorithm.from_keyframe(arrays) if arrays is not None else algorithm.init(initial_generator)
             position = start
+        # The ranks of every generation replayed on the way, in one read.
+        span_start, span_ranks = position, source.rank_span(position, wanted)
         while True:
             source.check_state(position, algorithm.keyframe(state))
-            offspring = algorithm.ask(state, generator_for(position))
+            generator = generator_for(position)
+            if position < wanted and replay is not None:
+                low, high = source.bounds[position : position + 2] - source.bounds[span_start]
+                advanced = replay(state, generator, int(source.bounds[position]), span_ranks[low:high])
+                if advanced is not None:  # the state's next one, its genomes never made
+                    state, position = advanced, position + 1
+                    continue
+                generator = generator_for(position)  # the replay may have drawn from it
+            offspring = algorithm.ask(state, generator)
             if position == wanted:
                 yield position, offspring.genomes
                 if wanted == last:
@@ -323,6 +366,11 @@ def replay_generations(algorithm, source, generations, generator_for, initial_ge
                 )
             state = algorithm.tell(state, offspring, ids, -rank.astype(np.float64)[:, None])
             position += 1
+            if position == 1 and position < source.generations:  # after the founders: checked, kept
+                arrays = algorithm.keyframe(state)
+                if arrays is not None:
+                    source.check_state(position, arrays)
+                    source.remember_state(position, arrays)
             if position > wanted:
                 break
 

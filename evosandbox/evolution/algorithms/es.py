@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evosandbox.evolution.algorithms.base import Algorithm, AlgorithmParameters, AlgorithmState, Offspring, bounds
-from evosandbox.kernels.strategy import mirrored_samples, weighted_deviation
+from evosandbox.kernels.strategy import mirrored_deviation, mirrored_samples, standard_normal, weighted_deviation
 from evosandbox.runfile.run_write import OPERATOR_COPY, OPERATOR_ES, OPERATOR_INIT
 
 
@@ -148,14 +148,32 @@ class EvolutionStrategy(Algorithm):
                 mean_origin=origin,
                 generation=state.generation + 1,
             )
-        samples = offspring.genomes[1:]
-        # Centred ranks in [-0.5, 0.5] (ties by row order): invariant to the fitness scale.
-        order = np.argsort(-fitness[1:, 0], kind="stable")
-        utility = np.empty(len(order))
-        utility[order] = 0.5 - np.arange(len(order)) / max(1, len(order) - 1)
+        utility = centred_ranks(fitness[1:, 0])
         gradient = np.empty(self.genome_length)
-        weighted_deviation(utility, samples, offspring.genomes[0], gradient)
-        gradient /= len(order) * self.parameters.es_sigma**2
+        weighted_deviation(utility, offspring.genomes[1:], offspring.genomes[0], gradient)
+        return self._step(state, gradient, len(utility), int(ids[0]))
+
+    def replay(self, state, rng, first_id, rank):
+        """Return the state after the generation ``state`` bred with ``rng``, told its recorded ``rank``.
+
+        What ``tell(state, ask(state, rng), ids, -rank)`` returns, without making the genomes:
+        the gradient comes from the noise alone (``mirrored_deviation``). A rebuild replays the
+        generations between a keyframe and the wanted one this way (rebuild.replay_generations).
+        None where the genomes themselves are needed (before the first mean) or the ranks do not
+        fit the population (the caller's ask then says so).
+        """
+        if state.mean is None or len(rank) != self.parameters.population_size:
+            return None
+        noise, extra = self._draw(rng, self._draw_key())
+        utility = centred_ranks(-np.asarray(rank, np.float64)[1:])
+        gradient = np.empty(self.genome_length)
+        unmirrored = extra if extra is not None else np.empty(0, np.float32)
+        mirrored_deviation(utility, state.mean, noise, np.float32(self.parameters.es_sigma), unmirrored, gradient)
+        return self._step(state, gradient, len(utility), int(first_id))
+
+    def _step(self, state, deviation, samples, mean_id):
+        """Return the state after one Adam step along the rank-weighted ``deviation`` of ``samples`` samples."""
+        gradient = deviation / (samples * self.parameters.es_sigma**2)
         gradient -= self.parameters.es_weight_decay * state.mean
         step = state.generation  # Adam's step count: generation 1 makes the first update
         first_moment = self._BETA_1 * state.first_moment + (1 - self._BETA_1) * gradient
@@ -163,14 +181,22 @@ class EvolutionStrategy(Algorithm):
         corrected = first_moment / (1 - self._BETA_1**step)
         scale = np.sqrt(second_moment / (1 - self._BETA_2**step)) + self._EPSILON
         mean = (state.mean + self.parameters.es_learning_rate * corrected / scale).astype(np.float32)
-        return EsState(mean, first_moment, second_moment, int(ids[0]), -1, state.generation + 1)
+        return EsState(mean, first_moment, second_moment, mean_id, -1, state.generation + 1)
+
+
+def centred_ranks(fitness):
+    """Return float64 utilities in [-0.5, 0.5] by descending fitness (ties by row order): invariant to its scale."""
+    order = np.argsort(-fitness, kind="stable")
+    utility = np.empty(len(order))
+    utility[order] = 0.5 - np.arange(len(order)) / max(1, len(order) - 1)
+    return utility
 
 
 def draw_noise(rng, key, genome_length):
     """Draw the noise of a generation: (pairs, G) float32 standard normal, then the unmirrored row (or None)."""
     pairs, unmirrored = key
-    noise = rng.standard_normal((pairs, genome_length), dtype=np.float32)
-    extra = rng.standard_normal(genome_length, dtype=np.float32) if unmirrored else None
+    noise = standard_normal(rng, pairs, genome_length)
+    extra = standard_normal(rng, 1, genome_length)[0] if unmirrored else None
     return noise, extra
 
 
