@@ -13,6 +13,8 @@ tables made before it are reproduced bit for bit.
 | ``variation`` | run seed | generation | the algorithm's ask (selection, mutation, noise) |
 | ``training-levels`` | run seed | generation | the levels a generation plays |
 | ``training-rollout`` | run seed | generation | a generation's rollout seed |
+| ``training-pool`` | run seed | - | the fixed pool of ``[world] distinct_levels`` training levels |
+| ``training-pool-sample`` | run seed | generation | which pool levels a generation plays (pool larger than ``levels``) |
 | ``init`` | run seed | - | the algorithm's initial state |
 | ``validation`` | validation seed | - (levels); 1 (rollout) | hall-of-fame validation |
 | ``test`` | test seed | world (levels); world, 1 (rollout) | periodic test scoring |
@@ -35,6 +37,8 @@ PURPOSES = {
     "validation": 6,
     "test": 7,
     "elite": 8,
+    "training-pool": 9,
+    "training-pool-sample": 10,
     "probe": 0x50524F4245,  # "PROBE"
     "mesa": 0x4D455341,  # "MESA": the mesa-optimizer probes (probes/_episodes.py adds a variant)
     "diversity": None,  # lineage's samples were seeded by (seed, generation) alone; kept

@@ -100,7 +100,7 @@ class Axis:
 
     @property
     def numeric(self) -> bool:
-        """Whether every value is a number (the axis is then plotted against)."""
+        """Whether every value is a number (the axis is then plotted at its values, else in its order)."""
         return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values)
 
 

@@ -14,8 +14,10 @@ import tomllib
 
 import pytest
 
+from evosandbox import evolve as evolution
 from evosandbox import sweep
 from evosandbox.cli import main
+from evosandbox.runfile.run_read import RunReader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
@@ -372,3 +374,30 @@ def test_the_shipped_sweeps_resolve():
         cells = sweep.plan(spec)
         assert len(cells) == len(spec.seeds) * math.prod(len(axis.values) for axis in spec.axes)
         assert len({cell.digest for cell in cells}) == len(cells)
+
+
+def test_the_diversity_sweep_restricts_training_to_its_pools_and_plots_its_named_axis(tmp_path, capsys):
+    path = os.path.join(ROOT, "sweeps", "diversity.toml")
+    out = tmp_path / "diversity"
+    assert main(["sweep", path, "--quick", "--seeds", "1", "--out", str(out), "--quiet", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [entry["condition"] for entry in document["conditions"]] == [
+        f"distinct_levels={value}" for value in (1, 4, 16, 64, 256, "fresh")
+    ]
+    rows = sweep.read_results(out / "results.csv")
+    assert [row["distinct_levels"] for row in rows] == [1, 4, 16, 64, 256, "fresh"]
+    assert all(row["status"] == "ok" and 0.0 <= row["competence"] <= 1.0 for row in rows)
+    from evosandbox.evolution.experiment import training_level_pool, training_level_seeds
+
+    for value, pool_size in zip(("1", "4", "16", "64", "256", "fresh"), (1, 4, 16, 64, 256, 0)):
+        cell = out / "cells" / f"distinct_levels-{value}_seed-1"
+        config = evolution.load_experiment(cell / "experiment.toml")
+        assert config.distinct_levels == pool_size and config.levels == 4  # the quick setting
+        with RunReader(cell / "run") as reader:
+            assert f"distinct_levels = {pool_size}" in reader.config_text or not pool_size
+            outcomes = reader.column("outcomes")
+        assert (outcomes.sum(axis=1) == min(pool_size or 4, 4)).all()  # episodes per individual
+        if pool_size:
+            pool = set(training_level_pool(config).tolist())
+            assert all(set(training_level_seeds(config, g).tolist()) <= pool for g in range(3))
+    assert (out / "plots" / "distinct_levels.png").exists()

@@ -19,13 +19,15 @@ from evosandbox.evolution.algorithms import AlgorithmParameters, algorithm_class
 from evosandbox.probes import probe_names
 from evosandbox.runfile.rebuild import DEFAULT_KEYFRAME_EVERY, GENOME_STORAGES
 from evosandbox.runfile.run_write import GENOME_COMPRESSIONS
-from evosandbox.seeding import MAX_SEED, derive_seeds
+from evosandbox.seeding import MAX_SEED, derive_generator, derive_seeds
 
 OBJECTIVES = ("return", "description-length", "steps")
 """Objective names: the base objective (mean return, maximised) and the paper's simplicity
 and time penalties (mean absolute gene, mean steps per episode; both minimised)."""
 OBJECTIVE_WEIGHTS = {"return": 1.0, "description-length": -1.0, "steps": -1.0}
 BACKENDS = ("local", "dask")
+MAX_DISTINCT_LEVELS = 10**6
+"""Largest pool of distinct training levels (a larger one is as good as fresh levels)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class ExperimentConfig:
     """Generations to run."""
     levels: int = 8
     """Training levels per generation (lifetimes per evaluation), shared by the population."""
+    distinct_levels: int = 0
+    """0: fresh procedural levels every generation. N > 0: training draws from a fixed pool of N
+    level seeds of the run seed; a generation plays the whole pool when N <= levels, else
+    ``levels`` of its levels drawn without replacement for that generation (see
+    ``training_level_seeds``). Validation, test and probe levels never come from the pool."""
     objectives: tuple = ("return",)
     """Fitness columns: return first, then any of description-length, steps."""
     validation_levels: int = 200
@@ -122,6 +129,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
     train_path = _resolve(folder, world.string("train"))
     train_world = _load_referenced(load_world, train_path, world, "train")
     levels = world.integer("levels", 8, minimum=1)
+    distinct_levels = world.integer("distinct_levels", 0, minimum=0, maximum=MAX_DISTINCT_LEVELS)
     world.finish()
 
     genome = root.table_reader("genome", required=True)
@@ -229,6 +237,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         seed=file_seed,
         generations=file_generations,
         levels=levels,
+        distinct_levels=distinct_levels,
         objectives=objectives,
         validation_levels=validation_levels,
         validation_seed=validation_seed,
@@ -315,6 +324,8 @@ def render_config(config):
         "[world]",
         f"train = {_toml(config.train_world.path)}",
         f"levels = {config.levels}",
+        # Written only when set, so the config text of every run without it stays as it was.
+        *([f"distinct_levels = {config.distinct_levels}"] if config.distinct_levels else []),
         "",
         "[genome]",
         f"preset = {_toml(config.genome_preset.path)}",
@@ -367,8 +378,28 @@ def _toml(value):
 
 
 def training_level_seeds(config, generation):
-    """Return the training level seeds of ``generation`` (common to its whole population)."""
-    return derive_seeds("training-levels", config.seed, config.levels, generation)
+    """Return the training level seeds of ``generation`` (common to its whole population).
+
+    Fresh levels (``distinct_levels`` 0): ``levels`` new seeds of (run seed, generation). A pool
+    of N distinct levels: with N <= ``levels`` the whole pool, in pool order (N levels a
+    generation: the controllers are deterministic, so playing a level twice would only repeat
+    its episodes); with N > ``levels``, ``levels`` of the pool's seeds drawn without
+    replacement by the generator of (run seed, generation), in pool order.
+    """
+    if not config.distinct_levels:
+        return derive_seeds("training-levels", config.seed, config.levels, generation)
+    pool = training_level_pool(config)
+    if config.distinct_levels <= config.levels:
+        return pool
+    picks = derive_generator("training-pool-sample", config.seed, generation).choice(
+        config.distinct_levels, size=config.levels, replace=False
+    )
+    return pool[np.sort(picks)]
+
+
+def training_level_pool(config):
+    """Return the fixed pool of ``distinct_levels`` training level seeds (empty for fresh levels)."""
+    return derive_seeds("training-pool", config.seed, config.distinct_levels)
 
 
 def validation_level_seeds(config):
