@@ -764,6 +764,8 @@ def _measure(task, summary):
             "competence": competence["door_rate"][0],
             "competence_low": competence["door_rate"][1],
             "competence_high": competence["door_rate"][2],
+            # The description-length objective of the champion (mean absolute gene, as evolution.objective_matrix).
+            "champion_description_length": float(np.abs(np.asarray(agent.genome, dtype=np.float64)).mean()),
         }
     )
     _save_champion(task, agent, train_world)
@@ -1162,7 +1164,15 @@ def _write_results_h5(path, rows, columns):
 
 def metric_names(cells, rows) -> list[str]:
     """Return the summarised metrics: competence, time to 90%, test rates and preferences, probe metrics."""
-    names = ["competence", "validation_door_rate", "time_to_90", "seconds_to_90", "wall_time", "compression_ratio"]
+    names = [
+        "competence",
+        "validation_door_rate",
+        "time_to_90",
+        "seconds_to_90",
+        "wall_time",
+        "compression_ratio",
+        "champion_description_length",
+    ]
     worlds = cells[0].test_worlds if cells else ()
     for world in worlds:
         names += [f"{world}/{outcome}_rate" for outcome in OUTCOMES] + [f"{world}/door_preference"]

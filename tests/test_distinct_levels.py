@@ -5,35 +5,17 @@ import os
 
 import numpy as np
 import pytest
+from recording_evaluator import RecordingEvaluator
 from run_digest import run_digests
 
 from evosandbox import evolve as evolution
 from evosandbox.cli import main
 from evosandbox.evolution.experiment import render_config, training_level_pool, training_level_seeds
-from evosandbox.evolution.loop import build_evaluator
 from evosandbox.runfile.run_read import RunReader
 from evosandbox.seeding import derive_seeds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
-
-
-class RecordingEvaluator:
-    """The real evaluator of a config, recording the training level seeds of every call."""
-
-    def __init__(self, config):
-        """Build the config's evaluator."""
-        self.inner = build_evaluator(config)
-        self.training_seeds = []
-
-    def __getattr__(self, name):
-        """Delegate everything else to the real evaluator."""
-        return getattr(self.inner, name)
-
-    def score(self, genomes, world, level_seeds, seed, **extra):
-        """Record the levels, then score for real."""
-        self.training_seeds.append(np.array(level_seeds, dtype=np.uint64))
-        return self.inner.score(genomes, world, level_seeds, seed, **extra)
 
 
 def smoke(**changes):

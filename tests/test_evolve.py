@@ -179,7 +179,7 @@ def test_es_refuses_extra_objectives(tmp_path):
     algorithm = text[text.index("[algorithm]") : text.index("[objectives]")]
     path = tmp_path / "es.toml"
     path.write_text(text.replace(algorithm, '[algorithm]\nname = "es"\npopulation_size = 9\n\n'))
-    with pytest.raises(ConfigError, match="es follows the base objective alone") as error:
+    with pytest.raises(ConfigError, match="es follows one fitness") as error:
         evolution.load_experiment(path)
     assert error.value.field == "objectives.extra"
 

@@ -69,6 +69,11 @@ class ExperimentConfig:
     ``training_level_seeds``). Validation, test and probe levels never come from the pool."""
     objectives: tuple = ("return",)
     """Fitness columns: return first, then any of description-length, steps."""
+    objective_weights: tuple = ()
+    """Empty: the extra objectives are columns of their own (NSGA-II's Pareto fronts; the GA
+    records them). One weight per extra objective: they are folded into the selection fitness,
+    column 0 = return - sum(weight * measure) (a scalarised penalty, for es, cma-es and ga),
+    and still recorded, unweighted, as columns 1.."""
     validation_levels: int = 200
     """Fixed validation levels on which hall-of-fame members and top parents are re-scored."""
     validation_seed: int = 0
@@ -156,9 +161,10 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
             )
     if len(set(extra)) != len(extra):
         raise objectives_reader.error("extra", "names an objective twice")
+    objective_weights = _read_objective_weights(objectives_reader, extra, algorithm.name)
     objectives_reader.finish()
     objectives = ("return", *extra)
-    problem = algorithm_class(algorithm.name).check(algorithm, objectives)
+    problem = algorithm_class(algorithm.name).check(algorithm, followed_objectives(objectives, objective_weights))
     if problem is not None:
         raise ConfigError(path, *problem)
 
@@ -239,6 +245,7 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         levels=levels,
         distinct_levels=distinct_levels,
         objectives=objectives,
+        objective_weights=objective_weights,
         validation_levels=validation_levels,
         validation_seed=validation_seed,
         validation_candidates=validation_candidates,
@@ -255,6 +262,29 @@ def load_experiment(path, seed=None, generations=None, scheduler=None, threads=N
         keyframe_every=keyframe_every,
     )
     return override(config, seed=seed, generations=generations, scheduler=scheduler, threads=threads)
+
+
+def _read_objective_weights(reader, extra, algorithm_name):
+    """Read ``[objectives] weights``: one finite non-negative number per extra objective, or nothing."""
+    weights = reader.get("weights", list, None)
+    if weights is None:
+        return ()
+    for index, weight in enumerate(weights):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+            raise reader.error(f"weights[{index}]", f"expected a finite number of at least 0, got {weight!r}")
+    if len(weights) != len(extra):
+        raise reader.error("weights", f"expected one weight per extra objective ({len(extra)}), got {len(weights)}")
+    if weights and algorithm_name == "nsga2":
+        raise reader.error(
+            "weights",
+            "nsga2 keeps its objectives apart (Pareto fronts); weights fold them into one fitness for es, cma-es and ga",
+        )
+    return tuple(float(weight) for weight in weights)
+
+
+def followed_objectives(objectives, objective_weights):
+    """Return the objectives an algorithm selects on: return alone when the extras are folded into it."""
+    return ("return",) if objective_weights else tuple(objectives)
 
 
 def override(config, seed=None, generations=None, scheduler=None, threads=None):
@@ -341,6 +371,8 @@ def render_config(config):
         "",
         "[objectives]",
         f"extra = {_toml(list(config.objectives[1:]))}",
+        # Written only when set, so the config text of every run without weights stays as it was.
+        *([f"weights = {_toml(list(config.objective_weights))}"] if config.objective_weights else []),
         "",
         "[validation]",
         f"levels = {config.validation_levels}",

@@ -458,7 +458,7 @@ class Loop:
         self._lap("score", mark)
 
         mark = time.perf_counter()
-        fitness = objective_matrix(config.objectives, scores, offspring.genomes)
+        fitness = objective_matrix(config.objectives, scores, offspring.genomes, config.objective_weights)
         rebuild = None
         if config.genomes == "seeds":
             # Taken before tell, which may change the state that bred this generation in place.
@@ -602,8 +602,12 @@ def merge_scores(scores, rows, extra):
     return merged
 
 
-def objective_matrix(objectives, scores, genomes):
-    """Return the (N, F) fitness matrix: mean return, then any penalties in config order."""
+def objective_matrix(objectives, scores, genomes, weights=()):
+    """Return the (N, F) fitness matrix: mean return, then any penalties in config order.
+
+    With ``weights`` (one per extra objective) column 0 is the scalarised selection fitness,
+    return - sum(weight * measure); the measures stay in columns 1.., unweighted.
+    """
     columns = []
     for name in objectives:
         if name == "return":
@@ -612,4 +616,9 @@ def objective_matrix(objectives, scores, genomes):
             columns.append(np.abs(genomes).mean(axis=1, dtype=np.float64))
         elif name == "steps":
             columns.append(np.asarray(scores.steps, np.float64))
+    if weights:
+        penalised = np.asarray(columns[0], np.float64).copy()
+        for weight, measure in zip(weights, columns[1:]):
+            penalised -= weight * measure
+        columns[0] = penalised
     return np.stack(columns, axis=1)

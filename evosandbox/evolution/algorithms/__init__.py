@@ -130,7 +130,9 @@ def make_algorithm(config, genome_length, initial_genomes, mutation_sigma=0.1, m
     """
     parameters = config.algorithm
     kind = REGISTRY[parameters.name]
-    problem = kind.check(parameters, tuple(config.objectives), int(genome_length))
+    # Extra objectives folded into the fitness (objective_weights) are recorded, not selected on.
+    followed = ("return",) if config.objective_weights else tuple(config.objectives)
+    problem = kind.check(parameters, followed, int(genome_length))
     if problem is not None:
         raise ConfigError(config.path, *problem)
     return kind(parameters, genome_length, initial_genomes, len(config.objectives), mutation_sigma, mutation_rate)

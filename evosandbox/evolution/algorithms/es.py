@@ -59,7 +59,10 @@ class EvolutionStrategy(Algorithm):
         if parameters.population_size < 3:
             return "algorithm.population_size", "es needs the mean and at least one mirrored pair (3 or more)"
         if len(objectives) > 1:
-            return "objectives.extra", "es follows the base objective alone; use nsga2 for extra objectives"
+            return "objectives.extra", (
+                "es follows one fitness: fold the extra objectives into it with [objectives] weights "
+                "(a scalarised penalty), or use nsga2"
+            )
         return None
 
     def _init(self, rng):
