@@ -652,6 +652,8 @@ def run_cell(task: CellTask) -> dict:
         if summary.interrupted:
             return _interrupted_row(task)
         row = _measure(task, summary)
+        # The whole cell in this session: evolution (or its resumed part), probes, champion.
+        row["cell_seconds"] = time.perf_counter() - started
         with atomic_output(result_path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
             json.dump(row, handle, indent=1, allow_nan=True)
         if not task.keep_run_file:

@@ -21,7 +21,7 @@ from evosandbox.runfile.run_read import RunReader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
-TIMING_COLUMNS = ("wall_time", "seconds_to_90", "run_file_bytes")
+TIMING_COLUMNS = ("wall_time", "seconds_to_90", "run_file_bytes", "cell_seconds")
 """Columns that depend on the machine and the run's history, not on its results."""
 
 pytestmark = pytest.mark.slow
