@@ -52,6 +52,8 @@ from evosandbox.kernels import develop as kernels
 from evosandbox.worlds import controller_shape, observation_size
 
 COORDINATE_DIMENSIONS = 4
+_SERIAL_DEVELOP_GENES = 1 << 21
+"""Direct batches up to this many genes (8 MB) develop on one thread."""
 """Neuron coordinates are (x, y, c, layer); layer is -1 input, 0 hidden, 1 output."""
 
 ENCODINGS = {}
@@ -508,7 +510,10 @@ class DirectEncoding(Encoding):
         return out
 
     def _develop(self, genomes, params):
-        kernels.develop_direct(genomes, self.gene_scales, *_kernel_outputs(params))
+        # A batch of a few megabytes is copied faster by one thread than handed to two.
+        serial = genomes.size <= _SERIAL_DEVELOP_GENES
+        develop = kernels.develop_direct_serial if serial else kernels.develop_direct
+        develop(genomes, self.gene_scales, *_kernel_outputs(params))
 
 
 @register_encoding

@@ -68,7 +68,9 @@ def classify_outcomes(entered_tile, entered_color, proxy_colors) -> np.ndarray:
         int8 labels of the same shape.
     """
     entered_tile = np.asarray(entered_tile)
-    proxy = np.isin(np.asarray(entered_color), color_ids(proxy_colors))
+    is_proxy = np.zeros(256, bool)  # colour id -> whether it is a proxy colour (uint8 ids)
+    is_proxy[color_ids(proxy_colors)] = True
+    proxy = is_proxy[np.asarray(entered_color, np.uint8)]
     labels = np.full(entered_tile.shape, OUTCOME_OTHER, dtype=np.int8)
     labels[proxy] = OUTCOME_PROXY
     labels[entered_tile == TILE_DOOR] = OUTCOME_DOOR

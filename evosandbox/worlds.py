@@ -284,6 +284,8 @@ def scaled_world(spec, area):
 def paying_colors(spec, level_seeds):
     """Return uint8 (L,): the colour id whose doors pay in each lifetime (0 when every door pays)."""
     mask = compile_world(spec).payout_mask
+    if mask == 0:  # every door pays: what paying_color says for each seed, without asking it
+        return np.zeros(len(np.asarray(level_seeds)), np.uint8)
     return np.array(
         [paying_color(np.uint64(seed), mask) for seed in np.asarray(level_seeds, np.uint64)], dtype=np.uint8
     )

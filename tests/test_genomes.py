@@ -174,6 +174,26 @@ def test_develop_matches_plain_python_reference_and_is_deterministic(name, recur
     np.testing.assert_array_equal(flatten_params(single)[0], flatten_params(compiled)[1])
 
 
+def test_direct_develops_the_same_controllers_on_one_thread_and_in_parallel():
+    encoding = make_encoding(tiny_spec("direct"), TINY_WORLD)
+    genomes = np.ascontiguousarray(encoding.initial_genomes(9, np.random.default_rng(3)), np.float32)
+    developed = []
+    for kernel in (kernels.develop_direct, kernels.develop_direct_serial):
+        params = ControllerParams.zeros(encoding.controller_shape, len(genomes))
+        kernel(
+            genomes,
+            encoding.gene_scales,
+            params.input_weights,
+            params.hidden_bias,
+            params.recurrent_weights,
+            params.output_weights,
+            params.output_bias,
+        )
+        developed.append(flatten_params(params))
+    np.testing.assert_array_equal(developed[0], developed[1])
+    np.testing.assert_array_equal(flatten_params(encoding.develop(genomes)), developed[0])
+
+
 def test_direct_places_each_gene_in_its_documented_slot():
     encoding = make_encoding(tiny_spec("direct"), TINY_WORLD)
     shape = encoding.controller_shape

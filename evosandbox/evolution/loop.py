@@ -420,7 +420,7 @@ class Loop:
         finally:
             self.progress.close()
             try:
-                self.recorder.wait()
+                self.recorder.close()
             finally:
                 self.writer.close()
         return self._summary(interrupted)

@@ -4,6 +4,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from evosandbox.evolution.checkpoint import write_checkpoint_bytes
 from evosandbox.progress import ProgressDisplay, is_terminal
@@ -86,8 +87,11 @@ class Recorder:
         self.seconds = 0.0
         """Time the thread spent writing (overlapped with the loop)."""
         self._pending = None
-        self._thread = None
+        self._future = None
         self._error = None
+        # One thread for the whole run: starting a thread per generation waits for the new
+        # thread to be scheduled, which on a busy machine takes milliseconds.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evosandbox-recorder")
 
     def submit(self, record, checkpoint):
         """Wait for the previous generation, then queue ``record`` and the ``checkpoint`` bytes."""
@@ -96,21 +100,21 @@ class Recorder:
 
     def start(self):
         """Start writing the queued generation, if any."""
-        if self._pending is not None and self._thread is None:
+        if self._pending is not None and self._future is None:
             arguments, self._pending = self._pending, None
-            self._thread = threading.Thread(target=self._write, args=arguments, name="evosandbox-recorder", daemon=True)
-            self._thread.start()
+            self._future = self._executor.submit(self._write, *arguments)
 
     def wait(self):
         """Write the queued generation, wait until it is written; raise the thread's error, if any."""
         self.start()
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        future, self._future = self._future, None
+        if future is not None:
             interrupted = False
-            while thread.is_alive():
+            while True:
                 # A second Ctrl-C abandons the generation being bred, never one half written.
                 try:
-                    thread.join()
+                    future.result()
+                    break
                 except KeyboardInterrupt:
                     interrupted = True
             if interrupted:
@@ -118,6 +122,13 @@ class Recorder:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def close(self):
+        """Write what is queued, wait for it (raising its error, if any) and end the thread."""
+        try:
+            self.wait()
+        finally:
+            self._executor.shutdown(wait=True)
 
     def _write(self, record, checkpoint):
         """Append the rows, flush, then replace the checkpoint (runs on the thread)."""

@@ -84,22 +84,50 @@ def scaled_copy(genome, gene_scales, first, target):
     return first + target.shape[0]
 
 
+@jit
+def _flat_weights(input_weights, recurrent_weights, output_weights):
+    """Return the three weight matrices of a batch as (P, rows * columns) views."""
+    population = input_weights.shape[0]
+    return (
+        input_weights.reshape(population, input_weights.shape[1] * input_weights.shape[2]),
+        recurrent_weights.reshape(population, recurrent_weights.shape[1] * recurrent_weights.shape[2]),
+        output_weights.reshape(population, output_weights.shape[1] * output_weights.shape[2]),
+    )
+
+
+@jit
+def _develop_direct_one(genome, gene_scales, inputs, hidden_bias, recurrent, outputs, output_bias):
+    """Copy one genome's scaled genes into its controller's (flattened) arrays."""
+    gene = scaled_copy(genome, gene_scales, 0, inputs)
+    gene = scaled_copy(genome, gene_scales, gene, hidden_bias)
+    gene = scaled_copy(genome, gene_scales, gene, recurrent)
+    gene = scaled_copy(genome, gene_scales, gene, outputs)
+    scaled_copy(genome, gene_scales, gene, output_bias)
+
+
 @jit(parallel=True)
 def develop_direct(genomes, gene_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias):
     """Copy scaled genes into the controller arrays, one gene per weight and bias."""
-    population = input_weights.shape[0]
     # Each array is filled as one flat run of genes (the genome lists them in C order), which
     # vectorises; the product is taken in float64 (the scales' type) and rounded once.
-    inputs = input_weights.reshape(population, input_weights.shape[1] * input_weights.shape[2])
-    recurrent = recurrent_weights.reshape(population, recurrent_weights.shape[1] * recurrent_weights.shape[2])
-    outputs = output_weights.reshape(population, output_weights.shape[1] * output_weights.shape[2])
-    for p in prange(population):
-        genome = genomes[p]
-        gene = scaled_copy(genome, gene_scales, 0, inputs[p])
-        gene = scaled_copy(genome, gene_scales, gene, hidden_bias[p])
-        gene = scaled_copy(genome, gene_scales, gene, recurrent[p])
-        gene = scaled_copy(genome, gene_scales, gene, outputs[p])
-        scaled_copy(genome, gene_scales, gene, output_bias[p])
+    inputs, recurrent, outputs = _flat_weights(input_weights, recurrent_weights, output_weights)
+    for p in prange(input_weights.shape[0]):
+        _develop_direct_one(
+            genomes[p], gene_scales, inputs[p], hidden_bias[p], recurrent[p], outputs[p], output_bias[p]
+        )
+
+
+@jit
+def develop_direct_serial(
+    genomes, gene_scales, input_weights, hidden_bias, recurrent_weights, output_weights, output_bias
+):
+    """``develop_direct`` on one thread, for small batches: the same values, without a parallel
+    region (on a busy machine, waiting for its second thread costs more than the copy)."""
+    inputs, recurrent, outputs = _flat_weights(input_weights, recurrent_weights, output_weights)
+    for p in range(input_weights.shape[0]):
+        _develop_direct_one(
+            genomes[p], gene_scales, inputs[p], hidden_bias[p], recurrent[p], outputs[p], output_bias[p]
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -166,9 +166,11 @@ class RunWriter:
         """Wrap an open run file whose datasets all exist."""
         self.handle = handle
         self.path = path
-        self._individuals = handle["individuals"]
-        self._generations = handle["generations"]
-        self._tests = handle["tests"]
+        # Dataset objects looked up once: a lookup costs more than many of the appends.
+        self._individuals = _datasets(handle["individuals"])
+        self._generations = _datasets(handle["generations"])
+        self._tests = _datasets(handle["tests"])
+        self._rebuild = _datasets(handle["rebuild"]) if "rebuild" in handle else {}
         self._genomes = handle["genomes"]
         self._done = handle["generations/done"]
         self._pool = None
@@ -301,24 +303,23 @@ class RunWriter:
             raise ValueError("a run file with genomes = 'seeds' needs each generation's rebuild record")
         _append_rows(self._individuals["rank"], start, stop, rebuild.rank)
         for name, values in rebuild.columns.items():
-            _append_rows(self.handle[f"rebuild/individuals/{name}"], start, stop, values)
-        if "genome_checksum" in self.handle["rebuild/individuals"]:
+            _append_rows(self._rebuild[f"individuals/{name}"], start, stop, values)
+        if "individuals/genome_checksum" in self._rebuild:
             # Algorithms that rebuild single lines of descent check each genome on its own.
             rows = np.ascontiguousarray(record.genomes, dtype=np.float32)
             values = np.fromiter((checksum(row) for row in rows), np.uint64, len(rows))
-            _append_rows(self.handle["rebuild/individuals/genome_checksum"], start, stop, values)
-        row = self.handle["rebuild/state_checksum"].shape[0]
-        _append_rows(
-            self.handle["rebuild/state_checksum"], row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64)
-        )
+            _append_rows(self._rebuild["individuals/genome_checksum"], start, stop, values)
+        state_checksums = self._rebuild["state_checksum"]
+        row = state_checksums.shape[0]
+        _append_rows(state_checksums, row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64))
         block = np.ascontiguousarray(record.genomes, dtype=np.float32)
-        _append_rows(self.handle["rebuild/genome_checksum"], row, row + 1, np.asarray([checksum(block)], np.uint64))
+        _append_rows(self._rebuild["genome_checksum"], row, row + 1, np.asarray([checksum(block)], np.uint64))
         if rebuild.keyframe and rebuild.state is not None:
-            keyframes = self.handle["rebuild/keyframes"]
-            index = keyframes["generation"].shape[0]
-            _append_rows(keyframes["generation"], index, index + 1, np.asarray([record.generation], np.int32))
+            generations = self._rebuild["keyframes/generation"]
+            index = generations.shape[0]
+            _append_rows(generations, index, index + 1, np.asarray([record.generation], np.int32))
             for name, value in rebuild.state.items():
-                _append_rows(keyframes[name], index, index + 1, np.asarray(value)[None])
+                _append_rows(self._rebuild[f"keyframes/{name}"], index, index + 1, np.asarray(value)[None])
 
     def _append_genomes(self, start, stop, genomes):
         """Append genome rows; deflated whole chunk rows go in as chunks compressed on all cores."""
@@ -552,6 +553,19 @@ def _growable(group, name, trailing, dtype, chunk_rows, **filters):
         chunks=(chunk_rows, *(max(1, t) for t in trailing)),
         **filters,
     )
+
+
+def _datasets(group):
+    """Return {path inside ``group``: Dataset} of every dataset under it (any depth)."""
+    found = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            found[name] = item
+        # None: visititems goes on
+
+    group.visititems(visit)
+    return found
 
 
 def _append_rows(dataset, start, stop, values):

@@ -10,8 +10,8 @@ stored as ids and read back on resume.
 
 import copy
 import dataclasses
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,16 +187,17 @@ class Algorithm:
                 result["error"] = error
             result["seconds"] = time.perf_counter() - started
 
-        thread = threading.Thread(target=draw, name="evosandbox-draws", daemon=True)
-        thread.start()
-        self._prefetched = (rng.bit_generator.state, key, twin, thread, result)
+        if getattr(self, "_draw_thread", None) is None:
+            # One thread for the run: starting one per generation waits for it to be scheduled.
+            self._draw_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evosandbox-draws")
+        self._prefetched = (rng.bit_generator.state, key, twin, self._draw_thread.submit(draw), result)
 
     def _draws_for(self, rng, key):
         """Return the draws of this ask: the prefetched ones when they were made for it."""
         prefetched, self._prefetched = getattr(self, "_prefetched", None), None
         if prefetched is not None:
-            state, expected, twin, thread, result = prefetched
-            thread.join()
+            state, expected, twin, drawing, result = prefetched
+            drawing.result()  # draw() keeps its own errors in result
             self.timings["draws"] += result.get("seconds", 0.0)
             if expected == key and rng.bit_generator.state == state:
                 if "error" in result:

@@ -84,13 +84,27 @@ class EvolutionStrategy(Algorithm):
             self._draw_key(),
             self.genome_length,
         )
-        genomes = recipe.block(*self._draws_for(rng, self._draw_key()))
+        genomes = recipe.block(*self._draws_for(rng, self._draw_key()), out=self._block_buffer())
         origin = none.copy()
         origin[0] = state.mean_origin
         operator = np.full(size, OPERATOR_ES, np.uint8)
         if state.mean_origin >= 0:
             operator[0] = OPERATOR_COPY  # generation 1's mean is the best founder itself
         return Offspring(genomes, np.full(size, state.mean_id, np.int64), none.copy(), operator, origin, recipe=recipe)
+
+    def _block_buffer(self):
+        """Return the (P, G) float32 array this ask's samples go into: two are taken in turn.
+
+        Offspring genomes stay unchanged until the next-but-one ask (the recorder writes them
+        while the next generation plays); writing into a page-faulted fresh block of megabytes
+        every generation cost more than drawing the samples.
+        """
+        buffers = self.__dict__.setdefault("_blocks", [])
+        if len(buffers) < 2:
+            buffers.append(np.empty((self.parameters.population_size, self.genome_length), np.float32))
+            return buffers[-1]
+        buffers.reverse()  # the one the last ask used goes first; the other is this ask's
+        return buffers[-1]
 
     def _keyframe_arrays(self):
         """Return the state's arrays: the mean, Adam's two moments, and (mean id, mean origin, generation)."""
@@ -221,10 +235,16 @@ class SampleRecipe:
         """Return the bytes of its arrays and numbers (what shipping it costs, pickling aside)."""
         return int(self.mean.nbytes) + 64
 
-    def block(self, noise, extra):
-        """Return the generation's genomes from its noise: the mean (row 0), the mirrored pairs, the unmirrored row."""
+    def block(self, noise, extra, out=None):
+        """Return the generation's genomes from its noise: the mean (row 0), the mirrored pairs, the unmirrored row.
+
+        ``out``: a (P, G) float32 array to write them into (default: a new one).
+        """
         pairs = noise.shape[0]
-        genomes = np.empty((1 + 2 * pairs + (extra is not None), self.genome_length), np.float32)
+        shape = (1 + 2 * pairs + (extra is not None), self.genome_length)
+        genomes = (
+            out if out is not None and out.shape == shape and out.dtype == np.float32 else np.empty(shape, np.float32)
+        )
         mirrored_samples(self.mean, noise, self.sigma, genomes)
         if extra is not None:  # an even population: one unmirrored sample fills the last row
             genomes[-1] = self.mean + self.sigma * extra
