@@ -3,7 +3,8 @@
 For es with direct-small (the red-door experiment's algorithm and genome, configs/demo.toml)
 and the GA with direct (configs/red-doors-ga.toml), the same run is written both ways; then
 one thread rebuilds single random genomes (median and worst, an open reader, the first call
-left out as warm-up) and a batch of 1,000 random ones, and checks them against the full file.
+left out as warm-up; then cold, a reader opened for each) and a batch of 1,000 random ones,
+and checks them against the full file.
 ``--run RUN_DIR`` times the rebuilds (and ``--lineage``, ``lineage --reevaluate`` over the
 champion's line of descent) on an existing run, e.g. the one ``make demo`` writes.
 
@@ -58,14 +59,27 @@ def rebuild_times(run_path, singles, batch, reference=None, seed=0):
             if reference is not None:
                 assert np.array_equal(genome, reference.genome(individual)), individual
         chosen = rng.integers(0, count, batch)
+        cold_ids = rng.integers(0, count, singles)
         started = time.perf_counter()
         genomes = reader.genomes(chosen)
         batch_seconds = time.perf_counter() - started
         if reference is not None:
             assert np.array_equal(genomes, reference.genomes(chosen))
+    # Cold: each genome by a reader of its own, opened for it (one ``probe RUN_DIR``), so no
+    # keyframe or state an earlier rebuild kept is reused.
+    cold = []
+    for individual in cold_ids.tolist():
+        started = time.perf_counter()
+        with RunReader(run_path) as reader:
+            genome = reader.genome(individual)
+        cold.append(time.perf_counter() - started)
+        if reference is not None:
+            assert np.array_equal(genome, reference.genome(individual)), individual
     return {
         "single_median_ms": 1e3 * float(np.median(seconds)),
         "single_worst_ms": 1e3 * float(max(seconds)),
+        "cold_median_ms": 1e3 * float(np.median(cold)),
+        "cold_worst_ms": 1e3 * float(max(cold)),
         "batch_size": int(batch),
         "batch_s": batch_seconds,
     }
@@ -162,6 +176,10 @@ def main(argv=None):
             print(f"  run wall time          full {case['full_wall_s']:8.1f} s   seeds {case['seeds_wall_s']:8.1f} s")
         print(
             f"  one random genome      median {case['single_median_ms']:.1f} ms, worst {case['single_worst_ms']:.1f} ms (1 thread)"
+        )
+        print(
+            f"  the same, cold         median {case['cold_median_ms']:.1f} ms, worst {case['cold_worst_ms']:.1f} ms "
+            "(a reader opened for each)"
         )
         print(f"  {case['batch_size']:,} random genomes   {case['batch_s']:.2f} s (1 thread)")
         if "lineage_reevaluate_s" in case:
