@@ -12,11 +12,12 @@ import importlib
 import os
 import sys
 
-from evosandbox.errors import InputError, environment_fault
+from evosandbox.errors import InputError, damaged_file, environment_fault
 
 # Set when a command ended on a fault of the machine: the process then exits without the
 # interpreter's teardown, where h5py would retry (and report, or crash on) the failed writes.
 _ended_on_fault = False
+_exit_at_fault = False  # set by entry_point: a process (not a caller in Python) ends at a fault
 
 COMMAND_MODULES = ("evolve", "probe", "mesa", "replay", "view", "lineage", "export", "worlds", "sweep")
 
@@ -55,6 +56,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     try:
+        _announce_compiling(args)
         return int(args.func(args) or 0)
     except InputError as error:
         sys.stderr.write(f"evosandbox {args.command}: {error.line()}\n")
@@ -66,6 +68,10 @@ def main(argv=None):
         return 0
     except Exception as error:
         line = environment_fault(error)
+        damage = damaged_file(error) if line is None else None
+        if damage is not None:
+            sys.stderr.write(f"evosandbox {args.command}: {damage}\n")
+            return 2
         if line is None:
             raise
         global _ended_on_fault
@@ -73,9 +79,45 @@ def main(argv=None):
         sys.unraisablehook = _ignore_unraisable  # open HDF5 objects fail again as they are freed
         run_dir = getattr(args, "resume", None) or getattr(args, "out", None)
         if args.command == "evolve" and run_dir and os.path.exists(os.path.join(run_dir, "checkpoint.pkl")):
-            line += f"; the committed generations are kept: fix that, then evosandbox evolve --resume {run_dir}"
+            from evosandbox.evolution.checkpoint import checkpoint_generation
+
+            # Not unfinished_start: opening the broken run file again here makes HDF5 free it noisily.
+            if checkpoint_generation(os.path.join(run_dir, "checkpoint.pkl")) == 0:
+                line += "; no generation was committed: fix that, then run the same command again"
+            else:
+                line += f"; the committed generations are kept: fix that, then evosandbox evolve --resume {run_dir}"
         sys.stderr.write(f"evosandbox {args.command}: {line}\n")
+        if _exit_at_fault:
+            # Leave now: the HDF5 objects this exception still holds would fail again as they
+            # are freed, and print tracebacks of their own past the one line.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         return 1
+
+
+COMPILING_NOTICE = "evosandbox: compiling the rollout kernels (first run of this build only, about 20 s) ..."
+
+
+def runs_agents(args):
+    """Return whether a parsed command plays agents through the rollout kernel."""
+    if args.command in ("evolve", "probe", "replay", "mesa", "sweep"):
+        return True
+    if args.command == "lineage":
+        return bool(getattr(args, "reevaluate", False))
+    return args.command == "worlds" and getattr(args, "action", None) == "baselines"
+
+
+def _announce_compiling(args):
+    """Say on a terminal that the first run compiles the kernels, when numba's cache holds none yet."""
+    if not sys.stderr.isatty() or not runs_agents(args):
+        return  # a log or a pipe gets only the command's own lines
+    from evosandbox.kernels.cache import needs_compiling
+    from evosandbox.kernels.rollout import rollout_kernel
+
+    if needs_compiling(rollout_kernel):
+        sys.stderr.write(COMPILING_NOTICE + "\n")
+        sys.stderr.flush()
 
 
 def _ignore_unraisable(unraisable):
@@ -84,6 +126,8 @@ def _ignore_unraisable(unraisable):
 
 def entry_point():
     """Console-script entry point."""
+    global _exit_at_fault
+    _exit_at_fault = True
     code = main()
     if _ended_on_fault:
         # What the run committed is on disk (as after a kill, which resume handles).

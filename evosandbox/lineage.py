@@ -233,7 +233,7 @@ def _analyse(
     else:
         metrics = _scores_from_run(reader, lod)
         names = reader.test_world_names
-        test_source = "run file periodic test scores"
+        test_source = "run file periodic test scores on " + (", ".join(names) if names else "no test world")
     door_rate, proxy_rate = metrics["door_rate"], metrics["proxy_rate"]
     operator_names = reader.operator_names
     operators = tuple(
@@ -660,7 +660,8 @@ def summary_text(report):
             f"{report.diversity[finite][0]:.4g} first, {report.diversity[finite][-1]:.4g} last"
         )
     scored = int(np.count_nonzero(np.isfinite(report.mean_door_rate)))
-    lines.append(f"test scores: {report.test_source}; {scored} of {len(report.line_of_descent)} ancestors scored")
+    mean = "; the rates below are their mean over the test worlds" if len(report.test_world_names) > 1 else ""
+    lines.append(f"test scores: {report.test_source}; {scored} of {len(report.line_of_descent)} ancestors scored{mean}")
     lines.append(report.phenotype_note)
     headline = headline_metric(report)
     if headline is not None:

@@ -73,12 +73,10 @@ def cli(capsys, *argv):
     return code, capsys.readouterr().err, seconds
 
 
-@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS.keys())
-def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_run, tmp_path, capsys, cut):
-    run_dir = cut_copy(finished_run, tmp_path, cut)
-    before = {name: digest(run_dir / name) for name in ("run.h5", "checkpoint.pkl")}
-    commands = {
-        "resume": ("evolve", "--resume", str(run_dir)),
+def run_commands(run_dir, tmp_path):
+    """Return {name: argv} of every command that reads a run folder (outputs go to ``tmp_path``)."""
+    return {
+        "resume": ("evolve", "--resume", str(run_dir), "--generations", "3"),
         "lineage": ("lineage", str(run_dir)),
         "probe": ("probe", str(run_dir), "--world", TEST_WORLD, "--episodes", "4"),
         "replay": (
@@ -91,7 +89,15 @@ def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_
             "--out",
             str(tmp_path / "replay.h5"),
         ),
+        "export": ("export", str(run_dir), "--out", str(tmp_path / "genome.h5")),
     }
+
+
+@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS.keys())
+def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_run, tmp_path, capsys, cut):
+    run_dir = cut_copy(finished_run, tmp_path, cut)
+    before = {name: digest(run_dir / name) for name in ("run.h5", "checkpoint.pkl")}
+    commands = run_commands(run_dir, tmp_path)
     for name, argv in commands.items():
         code, err, seconds = cli(capsys, *argv)
         assert code == 2, (name, err)
@@ -99,7 +105,7 @@ def test_every_command_refuses_a_cut_run_file_fast_and_changes_nothing(finished_
         assert "run.h5: truncated:" in err and "bytes" in err, (name, err)
         assert seconds < REFUSAL_SECONDS, (name, seconds)
     assert {name: digest(run_dir / name) for name in before} == before
-    assert not os.path.exists(tmp_path / "replay.h5")
+    assert not os.path.exists(tmp_path / "replay.h5") and not os.path.exists(tmp_path / "genome.h5")
     assert sorted(os.listdir(run_dir)) == ["checkpoint.pkl", "run.h5"]
 
 
@@ -537,3 +543,101 @@ def test_resume_without_room_for_the_salvage_copy_says_so_and_changes_nothing(
         and "the disk has 1.0 kB free" in err
     )
     assert digest(run_dir / "run.h5") == before
+
+
+def _terminal_run(argv, **environment):
+    """Run the CLI in a real process whose stderr is a terminal (a pty); return (exit code, what it printed)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "evosandbox", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env=dict(os.environ, **environment),
+        )
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the process closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        return process.wait(timeout=120), output.decode().replace("\r\n", "\n")
+    finally:
+        os.close(leader)
+
+
+def test_the_first_run_of_a_build_says_on_a_terminal_that_it_compiles(finished_run, tmp_path):
+    from evosandbox.cli import COMPILING_NOTICE
+
+    # A command that plays agents and is refused (memory) before any kernel runs: no compile waited for.
+    argv = ["probe", "--policy", "random", "--world", TEST_WORLD, "--train-world", "red-doors-train"]
+    argv += ["--episodes", str(10**12)]
+    empty_cache = str(tmp_path / "numba-cache")
+    code, printed = _terminal_run(argv, NUMBA_CACHE_DIR=empty_cache)
+    assert code == 2
+    first, second = printed.splitlines()
+    assert first == COMPILING_NOTICE and "of memory, this machine has" in second
+    code, printed = _terminal_run(argv)  # finished_run compiled the kernels into the cache
+    assert code == 2 and COMPILING_NOTICE not in printed and printed.count("\n") == 1
+    piped = subprocess.run(
+        [sys.executable, "-m", "evosandbox", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, NUMBA_CACHE_DIR=empty_cache),
+    )
+    assert piped.returncode == 2 and COMPILING_NOTICE not in piped.stderr and piped.stderr.count("\n") == 1
+
+
+def test_a_start_that_committed_nothing_is_replaced_by_the_same_command_without_force(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "evosandbox", "evolve", SMOKE, "--out", str(run_dir), "--generations", "2"]
+    # Room for the checkpoint, not for the run file's first flush: a start that stops at once.
+    stopped = subprocess.run(argv, capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(20_000))
+    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.stderr.count("\n") == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert stopped.stderr.endswith("no generation was committed: fix that, then run the same command again\n")
+    assert sorted(os.listdir(run_dir)) == ["checkpoint.pkl", "run.h5"]
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    finished = digest(run_dir / "run.h5")
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # now it holds a run
+    assert refused.returncode == 2 and "already holds a run; pass --force" in refused.stderr
+    assert digest(run_dir / "run.h5") == finished
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("mutation_sigma = -1", "algorithm.mutation_sigma: must be at least 0.0, got -1.0 (leave it out for the"),
+        ("mutation_rate = -0.5", "algorithm.mutation_rate: must be at least 0.0, got -0.5 (leave it out for the"),
+        ("mutation_rate = 2", "algorithm.mutation_rate: must be at most 1.0, got 2.0 (leave it out for the"),
+    ],
+)
+def test_a_mutation_setting_out_of_range_is_refused_not_read_as_the_presets(tmp_path, capsys, line, message):
+    path = _config(tmp_path, **{"[algorithm]\n": f"[algorithm]\n{line}\n"})
+    code, err, _ = cli(capsys, "evolve", path, "--out", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") == 1 and f"{path}: {message}" in err
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_mutation_setting_left_out_is_the_genome_presets(tmp_path):
+    config = evolution.load_experiment(_config(tmp_path))
+    assert config.algorithm.mutation_sigma == config.genome_preset.mutation_sigma
+    assert config.algorithm.mutation_rate == config.genome_preset.mutation_rate
+
+
+def test_summaries_name_the_test_world_of_each_figure(finished_run, tmp_path, capsys):
+    code, err, _ = cli(capsys, "evolve", SMOKE, "--out", str(tmp_path / "run"), "--generations", "1")
+    assert code == 0
+    assert "; red-doors-test: door " in err and ", test-red-door-no-decoy: door " in err
+    assert main(["lineage", str(finished_run)]) == 0
+    out = capsys.readouterr().out
+    assert "test scores: run file periodic test scores on red-doors-test, test-red-door-no-decoy;" in out
+    assert "the rates below are their mean over the test worlds" in out

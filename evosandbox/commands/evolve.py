@@ -96,9 +96,12 @@ def _report(summary):
             f"champion #{summary.champion_id}: validation door rate {100 * summary.champion_validation_door_rate:.1f}%"
         )
         if summary.champion_test_door_rate:
-            line += ", test " + ", ".join(
-                f"door {100 * d:.1f}% proxy {100 * p:.1f}%"
-                for d, p in zip(summary.champion_test_door_rate, summary.champion_test_proxy_rate)
+            names = tuple(summary.test_world_names) or tuple(
+                f"test world {index}" for index in range(len(summary.champion_test_door_rate))
+            )
+            line += "; " + ", ".join(
+                f"{name}: door {100 * d:.1f}% proxy {100 * p:.1f}%"
+                for name, d, p in zip(names, summary.champion_test_door_rate, summary.champion_test_proxy_rate)
             )
     else:
         line += "no champion yet"

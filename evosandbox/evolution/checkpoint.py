@@ -149,6 +149,16 @@ def read_checkpoint(path):
     return _upgrade(payload["state"], payload["version"])
 
 
+def checkpoint_generation(path):
+    """Return the generation a checkpoint would resume at, or None when it cannot be read (no side effects)."""
+    try:
+        with open(path, "rb") as handle:
+            payload = pickle.load(handle)
+        return int(payload["state"].generation)
+    except Exception:  # a stub, a foreign file: the caller treats it as unknown
+        return None
+
+
 def _upgrade(state, version):
     """Bring an older state to the current classes (per-algorithm parameters, no Logbook, probe metrics)."""
     from evosandbox.probes.proxy import rate_metrics

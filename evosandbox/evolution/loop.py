@@ -31,6 +31,7 @@ from evosandbox.evolution.checkpoint import (
     CHECKPOINT_FILE,
     RunState,
     checkpoint_bytes,
+    checkpoint_generation,
     read_checkpoint,
     restore_genomes,
     write_checkpoint,
@@ -76,6 +77,8 @@ class RunSummary:
     evaluator, in develop and in the rollout kernel call alone."""
     agent_steps: int = 0
     """Agent steps simulated this session (when the evaluator counts them)."""
+    test_world_names: tuple = ()
+    """Names of the test worlds, in the order of the champion's test rates."""
 
 
 def build_evaluator(config):
@@ -114,7 +117,7 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise UsageError(f"{run_dir} exists and is not a folder", "--out")
     existing = [p for p in (run_path, checkpoint_path) if os.path.exists(p)]
-    if existing and not force:
+    if existing and not force and not unfinished_start(run_dir):
         raise _holds_a_run(run_dir)
     owns_problem = problem is None
     problem = problem if problem is not None else build_evaluator(config)
@@ -141,9 +144,10 @@ def evolve(config, run_dir, problem=None, force=False, progress=None):
         state.random_state = random.getstate()
         os.makedirs(run_dir, exist_ok=True)
         with hold_run_folder(run_dir, "--out"):
+            replace = force or unfinished_start(run_dir)
             for path in (run_path, checkpoint_path):
                 if os.path.exists(path):
-                    if not force:  # another start got here first
+                    if not replace:  # another start got here first
                         raise _holds_a_run(run_dir)
                     os.unlink(path)
             # The checkpoint comes first: from the moment the folder holds anything, --resume works.
@@ -225,6 +229,17 @@ def _holds_a_run(run_dir):
     return UsageError(
         f"{run_dir} already holds a run; pass --force to overwrite it or --resume to continue it", "--out"
     )
+
+
+def unfinished_start(run_dir):
+    """Return whether ``run_dir`` holds only a start that committed nothing, which a new start may replace.
+
+    That is a checkpoint still at generation 0 (a start refused, stopped or crashed before its
+    first generation ended) beside no run file with a committed generation.
+    """
+    if checkpoint_generation(os.path.join(run_dir, CHECKPOINT_FILE)) != 0:
+        return False
+    return not _has_committed(os.path.join(run_dir, RUN_FILE))
 
 
 def check_population_memory(config, genome_length):
@@ -576,6 +591,7 @@ class Loop:
             interrupted,
             timings,
             int(getattr(self.problem, "agent_steps", 0)),
+            tuple(world.name for world in self.config.test_worlds),
         )
 
 

@@ -1,5 +1,7 @@
 """Shared HDF5 conventions: format names, schema versions, safe opening with clear errors."""
 
+import ctypes
+import functools
 import io
 import os
 import struct
@@ -11,6 +13,12 @@ from evosandbox.errors import FileFormatError
 # Readable by h5dump 1.10 while allowing SWMR on the run file.
 LIBVER = ("v110", "latest")
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# An SWMR reader retries a metadata block whose checksum fails, sleeping 1 ns, 2 ns, 4 ns, ...
+# between attempts, 100 attempts by default: one flipped bit in a file's metadata then stalls
+# the reader for longer than anyone waits. A writer's metadata write is one short pwrite, so 24
+# attempts (at most about 10 ms of sleep in all) still ride out a concurrent write and fail a
+# damaged block at once.
+SWMR_READ_ATTEMPTS = 24
 
 
 def open_for_reading(path, expected_format, swmr=False, cut_short=False):
@@ -42,7 +50,12 @@ def open_for_reading(path, expected_format, swmr=False, cut_short=False):
     if source is not path:
         handle._cut_source = source  # for check_read_whole
     expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
-    found = read_attr_str(handle, "format")
+    try:
+        found = read_attr_str(handle, "format")
+    except (KeyError, OSError, RuntimeError, ValueError) as error:  # HDF5's checks of a damaged header
+        handle.close()
+        detail = _short(error).strip("'\"")
+        raise FileFormatError(path, None, f"not a readable HDF5 file, it is damaged ({detail})") from None
     if found not in expected:
         try:
             check_read_whole(handle, path, "its format attribute")  # a small file cut in its header
@@ -57,11 +70,46 @@ def open_for_reading(path, expected_format, swmr=False, cut_short=False):
 def _open(path, swmr):
     """Open with h5py; retry as an SWMR reader when a crashed writer left the file marked open."""
     try:
-        return h5py.File(path, "r", swmr=swmr)
+        return open_swmr(path) if swmr else h5py.File(path, "r")
     except OSError as error:
         if swmr or "already open for write" not in str(error):
             raise
-        return h5py.File(path, "r", swmr=True)
+        return open_swmr(path)
+
+
+def open_swmr(path):
+    """Open ``path`` as an SWMR reader whose metadata retries are bounded (SWMR_READ_ATTEMPTS)."""
+    access = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    set_attempts = _metadata_read_attempts_setter()
+    if set_attempts is not None:
+        set_attempts(access.id, SWMR_READ_ATTEMPTS)
+    flags = h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ
+    return h5py.File(h5py.h5f.open(os.fsencode(path), flags, fapl=access))
+
+
+@functools.lru_cache(maxsize=1)
+def _metadata_read_attempts_setter():
+    """Return H5Pset_metadata_read_attempts of the HDF5 library h5py loaded (h5py does not wrap it), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libraries = sorted(
+                {
+                    line.split()[-1]
+                    for line in maps
+                    if os.path.basename(line.split()[-1]).startswith("libhdf5") and "_hl" not in line
+                }
+            )
+    except OSError:  # not Linux: the library's default retries stay
+        return None
+    for library in libraries:
+        try:
+            setter = ctypes.CDLL(library).H5Pset_metadata_read_attempts
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes = (ctypes.c_int64, ctypes.c_uint)  # hid_t is 64 bits since HDF5 1.10
+        setter.restype = ctypes.c_int
+        return setter
+    return None
 
 
 def check_read_whole(handle, path, what):

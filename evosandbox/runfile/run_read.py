@@ -17,7 +17,15 @@ import numpy as np
 
 from evosandbox.errors import FileFormatError
 from evosandbox.runfile.common import check_schema, open_for_reading, read_attr_str
-from evosandbox.runfile.run_write import OPERATOR_NAMES, OTHER_EXCLUDES_PROXY
+from evosandbox.runfile.run_write import (
+    GENOME_CHECKSUM,
+    OPERATOR_NAMES,
+    OTHER_EXCLUDES_PROXY,
+    checked_texts,
+    row_checksums,
+    stored_individual_names,
+    stored_test_worlds,
+)
 
 RUN_FORMAT = "evosandbox-run"
 SUPPORTED_SCHEMAS = frozenset({1, 2})
@@ -28,6 +36,7 @@ INDIVIDUAL_COLUMNS = ("id", "generation", "parent_1", "parent_2", "operator", "f
 _SLAB_BYTES = 16 << 20
 _SPARSE_STRIDE = 16
 _SPARSE_ROWS = 1024
+_DAMAGED = "unreadable: the file is damaged (its HDF5 object header fails its checksum)"
 
 
 def run_file_path(path_or_run_dir):
@@ -228,6 +237,7 @@ class RunReader:
                 slab = self._read(dataset, "genomes", slice(first, first + span))
                 rows[start:stop] = slab[chosen - first]
             start = stop
+        self._check_rows(unique, rows)
         result[:] = rows[inverse]
         return result
 
@@ -236,7 +246,32 @@ class RunReader:
         stop = min(int(stop), self._individual_count)
         if self.genome_storage == "seeds":
             return self.genomes(np.arange(int(start), max(int(start), stop)))
-        return self._read(self._dataset("genomes"), "genomes", slice(int(start), max(int(start), stop)))
+        rows = self._read(self._dataset("genomes"), "genomes", slice(int(start), max(int(start), stop)))
+        self._check_rows(np.arange(int(start), int(start) + len(rows)), rows)
+        return rows
+
+    def _check_rows(self, ids, rows):
+        """Raise FileFormatError unless stored genome rows (rising ids) match /individuals/genome_checksum.
+
+        Files written before the column existed have nothing to check against.
+        """
+        if not len(ids) or GENOME_CHECKSUM not in self.handle:
+            return
+        dataset = self._dataset(GENOME_CHECKSUM)
+        first, last = int(ids[0]), int(ids[-1])
+        if dataset.shape[0] <= last:
+            raise FileFormatError(
+                self.path, GENOME_CHECKSUM, f"{dataset.shape[0]} rows, expected {last + 1} (truncated file)"
+            )
+        expected = self._read(dataset, GENOME_CHECKSUM, slice(first, last + 1))[np.asarray(ids) - first]
+        wrong = np.flatnonzero(row_checksums(rows, expected.dtype) != expected)
+        if len(wrong):
+            raise FileFormatError(
+                self.path,
+                "genomes",
+                f"the stored genome of individual {int(ids[wrong[0]])} does not match its checksum "
+                f"in /{GENOME_CHECKSUM} (corrupt file)",
+            )
 
     @property
     def algorithm(self):
@@ -259,6 +294,8 @@ class RunReader:
         group = self._group("generations")
         result = {}
         for name, dataset in group.items():
+            if dataset is None:  # h5py's get gives None for an object whose header is damaged
+                raise FileFormatError(self.path, f"generations/{name}", _DAMAGED)
             if name == "done" or not isinstance(dataset, h5py.Dataset):
                 continue
             if dataset.shape[0] < self._committed_generations:
@@ -302,6 +339,8 @@ class RunReader:
         group = self._group("tests")
         columns = {}
         for name, dataset in group.items():
+            if dataset is None:
+                raise FileFormatError(self.path, f"tests/{name}", _DAMAGED)
             if isinstance(dataset, h5py.Dataset):
                 columns[name] = self._read(dataset, f"tests/{name}")
         for name in ("id", "generation", "world"):
@@ -353,22 +392,22 @@ class RunReader:
     @property
     def test_world_texts(self):
         """The test world specs (TOML texts, one per test world)."""
-        dataset = self._dataset("test_worlds")
-        return tuple(_decode(value) for value in np.atleast_1d(self._read(dataset, "test_worlds")))
+        self._dataset("test_worlds")
+        return stored_test_worlds(self.handle, self.path)[0]
 
     @property
     def test_world_names(self):
         """Names of the test worlds (index = the ``world`` column of ``/tests``)."""
-        dataset = self._dataset("test_worlds")
-        names = dataset.attrs.get("names")
-        if names is None:
-            return tuple(f"test-world-{index}" for index in range(len(dataset)))
-        return tuple(_decode(name) for name in np.atleast_1d(names))
+        texts, names = stored_test_worlds(self.handle, self.path)
+        return names if names is not None else tuple(f"test-world-{index}" for index in range(len(texts)))
 
     @property
     def objectives(self):
         """Names of the fitness objectives (column 0 = base objective)."""
-        return self._name_list("objectives")
+        objectives, _ = stored_individual_names(self.handle, self.path)
+        if objectives is None:
+            raise FileFormatError(self.path, "individuals.attrs['objectives']", "missing attribute")
+        return objectives
 
     @property
     def objective_weights(self):
@@ -381,28 +420,21 @@ class RunReader:
     @property
     def operator_names(self):
         """Names of the variation operators (index = the ``operator`` column's code)."""
-        names = self._group("individuals").attrs.get("operators")
-        if names is None:
-            return OPERATOR_NAMES
-        return tuple(_decode(name) for name in np.atleast_1d(names))
+        self._group("individuals")
+        _, names = stored_individual_names(self.handle, self.path)
+        return OPERATOR_NAMES if names is None else names
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _name_list(self, attribute):
-        """Return a string-list attribute of /individuals, or FileFormatError when missing."""
-        values = self._group("individuals").attrs.get(attribute)
-        if values is None:
-            raise FileFormatError(self.path, f"individuals.attrs[{attribute!r}]", "missing attribute")
-        return tuple(_decode(value) for value in np.atleast_1d(values))
-
     def _text(self, name):
-        """Return a string dataset as str."""
-        value = self._read(self._dataset(name), name)
+        """Return a string dataset as str, checked against its checksum."""
+        dataset = self._dataset(name)
+        value = self._read(dataset, name)
         if isinstance(value, np.ndarray):
             if value.size != 1:
                 raise FileFormatError(self.path, name, f"expected one string, found {value.size}")
             value = value.reshape(-1)[0]
-        return _decode(value)
+        return checked_texts(dataset, self.path, name, [value])[0]
 
     def _group(self, name):
         """Return group ``name`` or raise FileFormatError naming it."""
@@ -420,7 +452,9 @@ class RunReader:
         except (OSError, KeyError, RuntimeError) as error:
             raise FileFormatError(self.path, name, f"unreadable ({_first_line(error)})") from None
         if not isinstance(dataset, h5py.Dataset):
-            raise FileFormatError(self.path, name, "missing dataset")
+            raise FileFormatError(
+                self.path, name, _DAMAGED if dataset is None and name in self.handle else "missing dataset"
+            )
         if self.swmr:
             try:
                 dataset.refresh()
@@ -454,7 +488,7 @@ def parse_run_specs(handle, path):
         dataset = handle.get(name)
         if dataset is None:
             raise FileFormatError(path, name, "missing dataset")
-        text = _decode(dataset[()])
+        text = checked_texts(dataset, path, name, [dataset[()]])[0]
         try:
             specs.append(parse(tomllib.loads(text), f"{path}:/{name}", text))
         except tomllib.TOMLDecodeError as error:
@@ -474,13 +508,6 @@ def _open(path, swmr):
         if swmr or "already open for write" not in error.message:
             raise
         return open_for_reading(path, RUN_FORMAT, swmr=True)
-
-
-def _decode(value):
-    """Return a stored string as str."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
 
 
 def _first_line(error):

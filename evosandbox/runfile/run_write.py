@@ -56,6 +56,14 @@ _STRING = h5py.string_dtype()
 # they shrink several fold (ids count up, parents repeat within a generation).
 _COLUMN_COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 _KEYFRAME_CHUNK_ROWS = 1
+# Every dataset but /genomes carries HDF5's Fletcher32 checksum filter, so a flipped bit in a
+# champion id, a parent column or a fitness is a read error, never a quietly different value.
+# /genomes keeps unfiltered chunks (a reader of one genome then reads one row, not its whole
+# chunk); each of its rows is checked against /individuals/genome_checksum instead.
+_CHECKSUMMED = {"fletcher32": True}
+GENOME_CHECKSUM = "individuals/genome_checksum"
+"""uint32 (N,): the low 32 bits of each /genomes row's checksum (rebuild.checksum), in files with
+genomes = "full" (4 bytes keep a run file within its genome + 64 bytes per individual)."""
 
 # Columns of /individuals besides the 2-D fitness and outcomes (name, dtype).
 _INDIVIDUAL_COLUMNS = (
@@ -219,7 +227,7 @@ class RunWriter:
                             "generations/done",
                             f"holds {done} committed generations, the checkpoint needs {generations}",
                         )
-                    header = read_header(source)
+                    header = read_header(source, path)
                     if config_text is not None:
                         header.config_text = config_text
                     handle = _create_file(temporary, header)
@@ -266,6 +274,9 @@ class RunWriter:
             self._append_rebuild(start, stop, record)
         else:
             self._append_genomes(start, stop, record.genomes)
+            if GENOME_CHECKSUM in self.handle:
+                dataset = self.handle[GENOME_CHECKSUM]
+                _append_rows(dataset, start, stop, row_checksums(record.genomes, dataset.dtype))
 
         row = self._generations["generation"].shape[0]
         summary = {
@@ -306,9 +317,7 @@ class RunWriter:
             _append_rows(self._rebuild[f"individuals/{name}"], start, stop, values)
         if "individuals/genome_checksum" in self._rebuild:
             # Algorithms that rebuild single lines of descent check each genome on its own.
-            rows = np.ascontiguousarray(record.genomes, dtype=np.float32)
-            values = np.fromiter((checksum(row) for row in rows), np.uint64, len(rows))
-            _append_rows(self._rebuild["individuals/genome_checksum"], start, stop, values)
+            _append_rows(self._rebuild["individuals/genome_checksum"], start, stop, row_checksums(record.genomes))
         state_checksums = self._rebuild["state_checksum"]
         row = state_checksums.shape[0]
         _append_rows(state_checksums, row, row + 1, np.asarray([state_checksum(rebuild.state)], np.uint64))
@@ -370,8 +379,68 @@ class RunWriter:
         self.close()
 
 
-def read_header(handle):
-    """Read the RunHeader back from an open run file."""
+TEXT_CHECKSUM = "checksum"
+"""Attribute (uint64) of each text dataset (config, train_world, genome_preset, test_worlds with
+its names) and of /individuals (its objective and operator names): text_checksum of the strings,
+which HDF5 keeps in its global heap, the one part of a file its own checksums do not cover."""
+
+
+def text_checksum(*texts):
+    """Return the checksum of strings (str or UTF-8 bytes), in order, as uint64."""
+    return np.uint64(checksum(*(np.frombuffer(_as_bytes(text), np.uint8) for text in texts)))
+
+
+def checked_texts(holder, path, field, texts):
+    """Return stored strings as str after checking them against ``holder``'s TEXT_CHECKSUM attribute.
+
+    Files written before the attribute existed have nothing to check against.
+
+    Raises:
+        FileFormatError: the strings do not match their checksum, or are not UTF-8.
+    """
+    texts = [_as_bytes(text) for text in texts]
+    expected = holder.attrs.get(TEXT_CHECKSUM)
+    if expected is not None and text_checksum(*texts) != np.uint64(expected):
+        raise FileFormatError(path, field, "does not match its checksum (corrupt file)")
+    try:
+        return [text.decode("utf-8") for text in texts]
+    except UnicodeDecodeError as error:
+        raise FileFormatError(
+            path, field, f"not UTF-8 text ({error.reason} at byte {error.start}; corrupt file)"
+        ) from None
+
+
+def stored_test_worlds(handle, path):
+    """Return (texts, names) of a run file's test worlds, checked (names None when the file has none)."""
+    dataset = handle["test_worlds"]
+    texts = list(np.atleast_1d(dataset[()]))
+    names = dataset.attrs.get("names")
+    stored = list(np.atleast_1d(names)) if names is not None else []
+    values = checked_texts(dataset, path, "test_worlds", texts + stored)
+    return tuple(values[: len(texts)]), (tuple(values[len(texts) :]) if names is not None else None)
+
+
+def stored_individual_names(handle, path):
+    """Return (objectives, operators) of a run file's /individuals attributes, checked (None when absent)."""
+    individuals = handle["individuals"]
+    objectives, operators = individuals.attrs.get("objectives"), individuals.attrs.get("operators")
+    lists = [list(np.atleast_1d(value)) if value is not None else [] for value in (objectives, operators)]
+    values = checked_texts(individuals, path, "individuals.attrs", lists[0] + lists[1])
+    split = len(lists[0])
+    return (
+        tuple(values[:split]) if objectives is not None else None,
+        tuple(values[split:]) if operators is not None else None,
+    )
+
+
+def row_checksums(genomes, dtype=np.uint64):
+    """Return (n,) the checksum of each genome row as float32, kept to ``dtype``'s low bits (what readers compare)."""
+    rows = np.ascontiguousarray(genomes, dtype=np.float32)
+    return np.fromiter((checksum(row) for row in rows), np.uint64, len(rows)).astype(dtype)
+
+
+def read_header(handle, path=None):
+    """Read the RunHeader back from an open run file (``path`` names it in errors), its texts checked."""
     attributes = {}
     for name, value in handle.attrs.items():
         if name in (
@@ -386,7 +455,9 @@ def read_header(handle):
             continue
         attributes[name] = value.decode() if isinstance(value, bytes) else value
     individuals = handle["individuals"]
-    test_names = tuple(_as_str(n) for n in handle["test_worlds"].attrs.get("names", ()))
+    path = path or handle.filename
+    test_texts, test_names = stored_test_worlds(handle, path)
+    objectives, _ = stored_individual_names(handle, path)
     storage = read_attr_str(handle, "genome_storage", "full")
     layout = None
     if storage == "seeds":
@@ -403,13 +474,13 @@ def read_header(handle):
         seed=int(handle.attrs["seed"]),
         population_size=int(handle.attrs["population_size"]),
         genome_length=int(handle["genomes"].shape[1]),
-        objectives=tuple(_as_str(n) for n in individuals.attrs["objectives"]),
+        objectives=objectives,
         weights=tuple(float(w) for w in individuals.attrs["weights"]),
-        config_text=_read_text(handle, "config"),
-        train_world_text=_read_text(handle, "train_world"),
-        genome_preset_text=_read_text(handle, "genome_preset"),
-        test_world_texts=tuple(_as_str(t) for t in handle["test_worlds"][()]),
-        test_world_names=test_names,
+        config_text=_read_text(handle, "config", path),
+        train_world_text=_read_text(handle, "train_world", path),
+        genome_preset_text=_read_text(handle, "genome_preset", path),
+        test_world_texts=test_texts,
+        test_world_names=test_names or (),
         attributes=attributes,
         genome_compression="gzip" if handle["genomes"].compression == "gzip" else "none",
         created=read_attr_str(handle, "created", ""),
@@ -455,24 +526,31 @@ def _create_file(path, header):
         handle.attrs["parent_1_is_line_parent"] = True
         for name, value in header.attributes.items():
             handle.attrs[name] = value
-        handle.create_dataset("config", data=header.config_text, dtype=_STRING)
-        handle.create_dataset("train_world", data=header.train_world_text, dtype=_STRING)
-        handle.create_dataset("genome_preset", data=header.genome_preset_text, dtype=_STRING)
+        for name, text in (
+            ("config", header.config_text),
+            ("train_world", header.train_world_text),
+            ("genome_preset", header.genome_preset_text),
+        ):
+            handle.create_dataset(name, data=text, dtype=_STRING).attrs[TEXT_CHECKSUM] = text_checksum(text)
         tests_text = handle.create_dataset(
             "test_worlds", data=list(header.test_world_texts), shape=(world_count,), dtype=_STRING
         )
         tests_text.attrs["names"] = np.array(list(header.test_world_names), dtype=_STRING)
+        tests_text.attrs[TEXT_CHECKSUM] = text_checksum(*header.test_world_texts, *header.test_world_names)
 
         individuals = handle.create_group("individuals")
         individuals.attrs["objectives"] = np.array(list(header.objectives), dtype=_STRING)
         individuals.attrs["weights"] = np.asarray(header.weights, dtype=np.float64)
         individuals.attrs["operators"] = np.array(list(OPERATOR_NAMES), dtype=_STRING)
+        individuals.attrs[TEXT_CHECKSUM] = text_checksum(*header.objectives, *OPERATOR_NAMES)
         for name, dtype in _INDIVIDUAL_COLUMNS:
             _growable(individuals, name, (), dtype, population, **columns)
         _growable(individuals, "fitness", (objective_count,), np.float32, population, **columns)
         _growable(individuals, "outcomes", (3,), np.int32, population, **columns)
         if seeds:
             _create_rebuild(handle, header.rebuild_layout, population)
+        else:
+            _growable(handle, GENOME_CHECKSUM, (), np.uint32, population)
         handle.create_dataset(
             "genomes",
             shape=(0, genome_length),
@@ -487,7 +565,7 @@ def _create_file(path, header):
             _growable(generations, name, (), dtype, _GENERATION_CHUNK_ROWS)
         for name in ("test_door_rate", "test_proxy_rate"):
             _growable(generations, name, (world_count,), np.float32, _GENERATION_CHUNK_ROWS)
-        generations.create_dataset("done", data=np.zeros(1, np.int64))
+        generations.create_dataset("done", data=np.zeros(1, np.int64), chunks=(1,), **_CHECKSUMMED)
 
         tests = handle.create_group("tests")
         tests.attrs[OTHER_EXCLUDES_PROXY] = True
@@ -519,7 +597,13 @@ def _create_rebuild(handle, layout, population):
         # One chunk per row of a keyframe's array (a GA pool's genome), so one genome reads alone.
         chunks = (_KEYFRAME_CHUNK_ROWS, *([1] * (len(shape) - 1)), *shape[-1:])
         keyframes.create_dataset(
-            name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks, **_COLUMN_COMPRESSION
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=dtype,
+            chunks=chunks,
+            **_COLUMN_COMPRESSION,
+            **_CHECKSUMMED,
         )
 
 
@@ -552,6 +636,7 @@ def _growable(group, name, trailing, dtype, chunk_rows, **filters):
         dtype=dtype,
         chunks=(chunk_rows, *(max(1, t) for t in trailing)),
         **filters,
+        **_CHECKSUMMED,
     )
 
 
@@ -617,13 +702,23 @@ def _copy_prefix(source, target, generations):
         for name in keyframes:
             _copy_rows(keyframes[name], target[f"rebuild/keyframes/{name}"], kept)
     else:
-        _copy_rows(source["genomes"], target["genomes"], individual_count)
+        checked = GENOME_CHECKSUM in source and GENOME_CHECKSUM in target
+        if checked:
+            _copy_rows(source[GENOME_CHECKSUM], target[GENOME_CHECKSUM], individual_count)
+        expected = target[GENOME_CHECKSUM] if checked else None
+        _copy_rows(source["genomes"], target["genomes"], individual_count, expected=expected)
+        if GENOME_CHECKSUM in target and not checked:  # a file from before the column: sum what it holds
+            _checksum_rows(target["genomes"], target[GENOME_CHECKSUM], individual_count)
     target["generations/done"][0] = generations
     target.flush()
 
 
-def _copy_rows(source, target, rows, block_bytes=64 << 20):
-    """Copy the first ``rows`` rows of one dataset, in blocks of bounded size."""
+def _copy_rows(source, target, rows, block_bytes=64 << 20, expected=None):
+    """Copy the first ``rows`` rows of one dataset, in blocks of bounded size.
+
+    ``expected``: a dataset of row checksums (row_checksums) every copied row must match, so a
+    damaged genome is refused here instead of carried into the salvaged file.
+    """
     if source.shape[0] < rows:
         raise FileFormatError(
             source.file.filename, source.name, f"holds {source.shape[0]} rows, expected at least {rows}"
@@ -633,12 +728,36 @@ def _copy_rows(source, target, rows, block_bytes=64 << 20):
     step = max(1, block_bytes // row_bytes)
     for start in range(0, rows, step):
         stop = min(rows, start + step)
-        target[start:stop] = source[start:stop]
+        block = source[start:stop]
+        if expected is not None:
+            wrong = np.flatnonzero(row_checksums(block, expected.dtype) != expected[start:stop])
+            if len(wrong):
+                raise FileFormatError(
+                    source.file.filename,
+                    source.name.lstrip("/"),
+                    f"row {start + int(wrong[0])} does not match its checksum in /{GENOME_CHECKSUM} (corrupt)",
+                )
+        target[start:stop] = block
 
 
-def _read_text(handle, name):
-    """Read a scalar string dataset as str."""
-    return _as_str(handle[name][()])
+def _checksum_rows(genomes, column, rows, block_bytes=64 << 20):
+    """Fill ``column`` with the row_checksums of the first ``rows`` genome rows, in blocks of bounded size."""
+    column.resize(rows, axis=0)
+    step = max(1, block_bytes // max(1, 4 * genomes.shape[1]))
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        column[start:stop] = row_checksums(genomes[start:stop], column.dtype)
+
+
+def _read_text(handle, name, path):
+    """Read a scalar string dataset as str, checked against its checksum."""
+    dataset = handle[name]
+    return checked_texts(dataset, path, name, [dataset[()]])[0]
+
+
+def _as_bytes(value):
+    """Encode str to UTF-8, pass bytes through."""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _as_str(value):

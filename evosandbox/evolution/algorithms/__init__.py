@@ -66,8 +66,17 @@ def read_parameters(reader, objectives=None):
             values[item.name] = reader.boolean(item.name, item.default)
         elif item.type is int:
             values[item.name] = reader.integer(item.name, item.default, meta.get("minimum"), meta.get("maximum"))
+        elif item.type is float and meta.get("unset") and item.name not in reader.table:
+            values[item.name] = item.default  # left out: the field's documented fallback
         elif item.type is float:
-            values[item.name] = reader.number(item.name, item.default, meta.get("minimum"), meta.get("maximum"))
+            try:
+                values[item.name] = reader.number(item.name, item.default, meta.get("minimum"), meta.get("maximum"))
+            except ConfigError as error:
+                if not meta.get("unset"):
+                    raise
+                raise ConfigError(
+                    error.path, error.field, f"{error.message} (leave it out for {meta['unset']})"
+                ) from None
         else:
             values[item.name] = reader.string(item.name, item.default, meta.get("choices"))
     for key in reader.table:

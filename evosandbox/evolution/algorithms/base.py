@@ -20,9 +20,13 @@ from deap import base, creator
 SCHEMES = ("mu+lambda", "mu,lambda")
 
 
-def bounds(minimum=None, maximum=None, choices=None):
-    """Return dataclass field metadata: the range (or choices) the config reader enforces."""
-    return {"minimum": minimum, "maximum": maximum, "choices": choices}
+def bounds(minimum=None, maximum=None, choices=None, unset=None):
+    """Return dataclass field metadata: the range (or choices) the config reader enforces.
+
+    ``unset``: what the field means when its key is left out (its default lies outside the
+    range on purpose; a value written in the file must lie within it).
+    """
+    return {"minimum": minimum, "maximum": maximum, "choices": choices, "unset": unset}
 
 
 @dataclass(frozen=True)

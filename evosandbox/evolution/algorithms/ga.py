@@ -48,10 +48,12 @@ class GaParameters(AlgorithmParameters):
     """Chance that a child is a uniform crossover of two parents."""
     mutation_probability: float = field(default=1.0, metadata=bounds(minimum=0.0, maximum=1.0))
     """Chance that a child is mutated."""
-    mutation_sigma: float = -1.0
-    """Initial Gaussian step per mutated gene (unset: the genome preset's sigma)."""
-    mutation_rate: float = field(default=-1.0, metadata=bounds(maximum=1.0))
-    """Share of genes mutated per child (unset: the genome preset's rate)."""
+    mutation_sigma: float = field(default=-1.0, metadata=bounds(minimum=0.0, unset="the genome preset's sigma"))
+    """Initial Gaussian step per mutated gene, at least 0 (left out: the genome preset's sigma)."""
+    mutation_rate: float = field(
+        default=-1.0, metadata=bounds(minimum=0.0, maximum=1.0, unset="the genome preset's rate")
+    )
+    """Share of genes mutated per child, 0..1 (left out: the genome preset's rate)."""
     sigma_adaptation: float = field(default=0.0, metadata=bounds(minimum=0.0))
     """Self-adaptation rate tau: a child's step is its parent's times exp(tau * N(0, 1))."""
     sigma_min: float = field(default=1e-3, metadata=bounds(minimum=0.0))
