@@ -120,6 +120,7 @@ def test_resume_of_a_cut_run_file_is_one_line_in_a_real_process(finished_run, tm
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"evosandbox evolve: {run_dir / 'run.h5'}: truncated:")
     assert result.stderr.count("\n") == 1
+    assert "cannot be recovered; the same config and seed evolve the identical run again" in result.stderr
 
 
 ASCII_WORLD = """
@@ -641,3 +642,10 @@ def test_summaries_name_the_test_world_of_each_figure(finished_run, tmp_path, ca
     out = capsys.readouterr().out
     assert "test scores: run file periodic test scores on red-doors-test, test-red-door-no-decoy;" in out
     assert "the rates below are their mean over the test worlds" in out
+
+
+def test_lineage_reevaluates_on_a_shipped_world_named_as_the_help_offers(finished_run, capsys):
+    code = main(["lineage", str(finished_run), "--reevaluate", "--world", "red-doors-test", "--episodes", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "test scores: reevaluated on red-doors-test (2 episodes each)" in out

@@ -193,35 +193,41 @@ def resume(run_dir, problem=None, generations=None, scheduler=None, threads=None
         scheduler=scheduler,
         threads=threads,
     )
-    owns_problem = problem is None
-    problem = problem if problem is not None else build_evaluator(config)
-    try:
-        # A run keeps the genome storage its file began with (a checkpoint from before seeds: full).
-        config = dataclasses.replace(
-            config,
-            genomes=_stored_storage(run_path) or vars(config).get("genomes", "full"),
-            keyframe_every=vars(config).get("keyframe_every", config.keyframe_every),
-        )
-        state.config = config
-        algorithm = _algorithm_for(config, problem)
-        header = _header(config, problem, state.header_created)
-        with hold_run_folder(run_dir, "--resume"):
-            if state.generation == 0 and not _has_committed(run_path):
-                writer = RunWriter.create(run_path, header)
-            else:
-                if not os.path.exists(run_path):
-                    raise FileFormatError(
-                        run_path, None, f"no such file (the checkpoint is at generation {state.generation})"
-                    )
-                check_belongs(run_path, state)
-                check_room_to_salvage(run_path)
-                writer = RunWriter.salvage(run_path, state.generation, config_text=header.config_text)
+    # A run keeps the genome storage its file began with (a checkpoint from before seeds: full).
+    config = dataclasses.replace(
+        config,
+        genomes=_stored_storage(run_path) or vars(config).get("genomes", "full"),
+        keyframe_every=vars(config).get("keyframe_every", config.keyframe_every),
+    )
+    state.config = config
+    with hold_run_folder(run_dir, "--resume"):
+        salvaged, looping = None, False
+        if state.generation > 0 or _has_committed(run_path):
+            if not os.path.exists(run_path):
+                raise FileFormatError(
+                    run_path, None, f"no such file (the checkpoint is at generation {state.generation})"
+                )
+            check_belongs(run_path, state)
+            check_room_to_salvage(run_path)
+            # Before the evaluator is built (seconds of kernel loading on a busy machine): a
+            # damaged or cut run file is refused at once.
+            salvaged = RunWriter.salvage(run_path, state.generation, config_text=render_config(config))
+        owns_problem = problem is None
+        try:
+            problem = problem if problem is not None else build_evaluator(config)
+            algorithm = _algorithm_for(config, problem)
+            writer = salvaged or RunWriter.create(run_path, _header(config, problem, state.header_created))
             restore_genomes(state, _StoredGenomes(writer))
             random.setstate(state.random_state)
+            looping = True  # from here the loop owns the writer (and a fault ends the process)
             return Loop(config, problem, algorithm, state, writer, run_dir, progress).run()
-    finally:
-        if owns_problem:
-            problem.close()
+        except BaseException:
+            if salvaged is not None and not looping and salvaged.handle.id.valid:
+                salvaged.handle.close()
+            raise
+        finally:
+            if owns_problem and problem is not None:
+                problem.close()
 
 
 def _holds_a_run(run_dir):

@@ -112,7 +112,7 @@ def _metadata_read_attempts_setter():
     return None
 
 
-def check_read_whole(handle, path, what):
+def check_read_whole(handle, path, what, advice=""):
     """Raise FileFormatError when a file opened with ``cut_short`` gave ``what`` bytes it no longer has."""
     source = getattr(handle, "_cut_source", None)
     if source is not None and source.missing_reads:
@@ -120,7 +120,7 @@ def check_read_whole(handle, path, what):
             path,
             None,
             f"truncated: {source.size:,} of {source.end:,} bytes, and {what} "
-            "need bytes from the missing part: it cannot be recovered",
+            f"need bytes from the missing part: it cannot be recovered{advice}",
         )
 
 

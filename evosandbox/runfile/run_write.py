@@ -56,6 +56,9 @@ _STRING = h5py.string_dtype()
 # they shrink several fold (ids count up, parents repeat within a generation).
 _COLUMN_COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 _KEYFRAME_CHUNK_ROWS = 1
+# Only the latest checkpoint is kept, so a run file missing committed rows cannot go back to an
+# earlier generation; but a run is a function of its config and seed.
+_REEVOLVE = "; the same config and seed evolve the identical run again (evolve CONFIG --out RUN_DIR --force)"
 # Every dataset but /genomes carries HDF5's Fletcher32 checksum filter, so a flipped bit in a
 # champion id, a parent column or a fitness is a read error, never a quietly different value.
 # /genomes keeps unfiltered chunks (a reader of one genome then reads one row, not its whole
@@ -216,6 +219,7 @@ class RunWriter:
             A RunWriter positioned after the kept generations.
         """
         path = os.fspath(path)
+        what = f"the checkpoint's {generations} generations"
         with atomic_output(path) as temporary:
             with open_for_reading(path, RUN_FORMAT, swmr=True, cut_short=True) as source:
                 try:
@@ -236,9 +240,9 @@ class RunWriter:
                     finally:
                         handle.close()
                 except Exception:
-                    check_read_whole(source, path, f"the checkpoint's {generations} generations")  # the real cause
+                    check_read_whole(source, path, what, _REEVOLVE)  # the real cause
                     raise
-                check_read_whole(source, path, f"the checkpoint's {generations} generations")
+                check_read_whole(source, path, what, _REEVOLVE)
         handle = h5py.File(path, "a", libver=LIBVER)
         handle.swmr_mode = True
         return cls(handle, path)
