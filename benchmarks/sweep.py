@@ -12,8 +12,9 @@ Two ways, both printed (``--json``: one JSON object):
   another (``--jobs 1``; set NUMBA_NUM_THREADS=1 to hold it to one core), with the sweep file's
   cells cut to ``--generations`` generations, and times every part: the cells (``run_cell``)
   and everything else the sweep does (planning, results.csv, summary, plots, folders). It
-  reports the machinery's share of the wall time, each cell's seconds per generation and
-  its seconds outside evolution (probes, champion, set-up), and from them the runs per hour
+  reports the machinery's share of the wall time, the median cell's seconds per generation
+  and seconds outside evolution (probes, champion, set-up; medians, because the first cell
+  also compiles the kernels), and from them the runs per hour
   that ``--jobs 2`` on two cores gives at the sweep file's own generation count (two cells
   side by side, one core each: 2 x 3600 / (setup + generations x seconds per generation)).
 
@@ -122,7 +123,8 @@ def measure(args):
     per_generation = np.array([row["wall_time"] / row["generations"] for row in ok])
     outside = np.array([row["cell_seconds"] - row["wall_time"] for row in ok])
     machinery = wall - cell_timer.seconds
-    cell_at_full = outside.mean() + full * per_generation.mean()
+    # Medians: the first cell of the process also compiles the kernels (numba), once per worker.
+    cell_at_full = float(np.median(outside)) + full * float(np.median(per_generation))
     return {
         "mode": "measure",
         "sweep": spec.name,
@@ -136,9 +138,10 @@ def measure(args):
         "collecting_s": results_timer.seconds,
         "reporting_s": report_timer.seconds,
         "machinery_share": machinery / wall,
-        "seconds_per_generation": float(per_generation.mean()),
+        "seconds_per_generation": float(np.median(per_generation)),
+        "seconds_per_generation_mean": float(per_generation.mean()),
         "seconds_per_generation_range": [float(per_generation.min()), float(per_generation.max())],
-        "seconds_outside_evolution": float(outside.mean()),
+        "seconds_outside_evolution": float(np.median(outside)),
         "full_generations": full,
         "predicted_cell_s": float(cell_at_full),
         "predicted_runs_per_hour_2_cores": 2 * 3600.0 / float(cell_at_full),
@@ -182,7 +185,7 @@ def main():
             f"wall {f['wall_s']:.1f} s, cells {f['cells_s']:.1f} s, machinery {f['machinery_s']:.2f} s "
             f"(planning {f['planning_s']:.2f}, results.csv {f['collecting_s']:.2f}, summary + plots "
             f"{f['reporting_s']:.2f}) = {100 * f['machinery_share']:.2f}% of the wall time\n"
-            f"per cell: {1000 * f['seconds_per_generation']:.0f} ms per generation "
+            f"per cell (median): {1000 * f['seconds_per_generation']:.0f} ms per generation "
             f"({1000 * f['seconds_per_generation_range'][0]:.0f}-{1000 * f['seconds_per_generation_range'][1]:.0f}), "
             f"{f['seconds_outside_evolution']:.1f} s outside evolution (probes, champion, set-up)\n"
             f"at the sweep's {f['full_generations']} generations: {f['predicted_cell_s']:.0f} s a cell, "
