@@ -15,6 +15,9 @@ from evosandbox.errors import FileFormatError
 from evosandbox.runfile.run_read import RunReader
 
 GENERATIONS = 14
+KILLED_GENERATIONS = 30
+"""The run the several-point SIGKILL test kills: long enough that a resumed process cannot finish
+between two polls of a loaded machine (14 generations sometimes did)."""
 
 
 def start(*arguments):
@@ -51,22 +54,22 @@ def kill_at(process, run_dir, generation, delay):
 
 def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
-    config = evolution.load_experiment(SMOKE, generations=GENERATIONS)
+    config = evolution.load_experiment(SMOKE, generations=KILLED_GENERATIONS)
     evolution.evolve(config, reference, progress=False)
 
     run_dir = tmp_path / "killed"
     killed = 0
-    process = start(SMOKE, "--out", str(run_dir), "--generations", str(GENERATIONS))
+    process = start(SMOKE, "--out", str(run_dir), "--generations", str(KILLED_GENERATIONS))
     # Kill points: right after generation 2 commits, in the middle of a later generation, and
     # just after the checkpoint of another; each resume is killed again before the last one.
-    for generation, delay in ((2, 0.0), (6, 0.04), (10, 0.01)):
+    for generation, delay in ((2, 0.0), (10, 0.04), (20, 0.01)):
         killed += kill_at(process, run_dir, generation, delay)
-        assert committed(run_dir) < GENERATIONS or process.returncode == 0
+        assert committed(run_dir) < KILLED_GENERATIONS or process.returncode == 0
         process = start("--resume", str(run_dir))
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert killed >= 2, "the run finished before it could be killed"
-    assert f"finished after {GENERATIONS} generations" in err
+    assert f"finished after {KILLED_GENERATIONS} generations" in err
     assert_same_run(reference / "run.h5", run_dir / "run.h5")
     assert not os.path.exists(temporary_path(run_dir / "run.h5"))
     assert not os.path.exists(temporary_path(run_dir / "checkpoint.pkl"))
