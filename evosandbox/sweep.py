@@ -990,16 +990,24 @@ def _run_in_processes(tasks, jobs, collect, result):
     context = multiprocessing.get_context("spawn")  # fork after numba's thread pool started is unsafe
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {pool.submit(run_cell, task): task for task in tasks}
-        for future in concurrent.futures.as_completed(futures):
-            task = futures[future]
-            try:
-                row = future.result()
-            except Exception as error:  # noqa: BLE001 (a dead worker fails its cell only)
-                row = _failed_row(task, f"worker died: {type(error).__name__}: {error}")
-            collect(row)
-            if result.interrupted:
-                for other in futures:
-                    other.cancel()
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                task = futures[future]
+                try:
+                    row = future.result()
+                except Exception as error:  # noqa: BLE001 (a dead worker fails its cell only)
+                    row = _failed_row(task, f"worker died: {type(error).__name__}: {error}")
+                collect(row)
+                if result.interrupted:
+                    for other in futures:
+                        other.cancel()
+        except BaseException:
+            # Failed while collecting (e.g. writing results.csv): cancel the cells not yet started
+            # instead of letting them run unrecorded until the pool's exit; the running ones
+            # finish into their result.json, which --resume picks up.
+            for other in futures:
+                other.cancel()
+            raise
 
 
 def _run_on_dask(tasks, scheduler, collect):

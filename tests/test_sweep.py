@@ -311,6 +311,28 @@ def test_a_failing_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch, 
     assert result.ran == 2 and result.skipped == 2 and result.failed == 0
 
 
+def test_a_failure_while_collecting_cancels_the_cells_not_yet_started(tmp_path, monkeypatch):
+    # Sixteen cells on two worker processes; writing results.csv fails after the first cell.
+    path = write_sweep(str(tmp_path), TINY.replace('seeds = "1-2"', 'seeds = "1-8"'))
+
+    def broken_disk(*args, **kwargs):
+        """Fail as a full disk would."""
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(sweep, "write_results", broken_disk)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="no space left"):
+        sweep.run_sweep(sweep.load_sweep(path), out, jobs=2, progress=False)
+    # The pool's exit waited only for the cells already handed to a worker (two running, a
+    # few queued), not for all sixteen to run unrecorded.
+    finished = glob.glob(str(out / "cells" / "*" / "result.json"))
+    assert 1 <= len(finished) <= 8
+    # What did finish is kept: --resume picks up the result.json files and runs the rest.
+    monkeypatch.undo()
+    result = sweep.run_sweep(sweep.load_sweep(path), out, jobs=2, resume=True, progress=False)
+    assert result.ran == 16 and result.failed == 0
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_sweep(baseline, tmp_path):
     path, out = baseline
     killed = tmp_path / "killed"
