@@ -1,7 +1,7 @@
 """Genome encodings: how a small flat genome grows into a much larger controller.
 
 This is the information funnel of "Risks from Learned Optimization" (Hubinger et al. 2019):
-DNA does not list every synapse, it holds a program that builds the brain. Four encodings:
+DNA does not list every synapse, it holds a program that builds the brain. Five encodings:
 
 - ``direct``: one gene per controller weight and bias (no funnel; the control condition).
 - ``cppn``: HyperNEAT (Stanley, D'Ambrosio and Gauci 2009). Neurons sit at coordinates that
@@ -18,6 +18,9 @@ DNA does not list every synapse, it holds a program that builds the brain. Four 
 - ``subspace``: a random linear subspace of the direct genes (Li et al. 2018): the genome's
   ``dimensions`` coordinates are mapped by a fixed Gaussian matrix onto every weight; the
   smooth, linear control of the funnel.
+- ``factored``: the view's input weights as a sum of a few separable terms (forward x lateral x
+  channel x hidden profiles: a CP tensor decomposition), the recurrent weights a low-rank
+  product; a funnel whose few genes each shape one feature of the view.
 
 Genes are standardised: initial genomes are standard normal and each encoding multiplies every
 gene by a fixed scale when developing, so one Gaussian mutation step size suits every gene and
@@ -136,20 +139,30 @@ class SubspaceOptions:
 
 
 @dataclass(frozen=True)
+class FactoredOptions:
+    """Ranks of the factored encoding (the funnel width knobs)."""
+
+    input_rank: int = 3
+    """Separable terms (features of the view) the input weights are the sum of."""
+    recurrent_rank: int = 1
+    """Rank of the recurrent weight matrix U @ V (unused by a feedforward controller)."""
+
+
+@dataclass(frozen=True)
 class GenomeSpec:
     """A genome preset: encoding, controller size, funnel knobs and default mutation."""
 
     name: str
     path: str
     encoding: str
-    """Registry name: direct, cppn, developmental or subspace."""
+    """Registry name: direct, cppn, developmental, subspace or factored."""
     hidden: int = 32
     """Hidden units of the controller."""
     recurrent: bool = True
     """Recurrent (hidden state kept between steps) or feedforward controller."""
     scales: WeightScales = WeightScales()
     options: object = DirectOptions()
-    """The encoding's own options dataclass (CppnOptions, DevelopmentalOptions, SubspaceOptions)."""
+    """The encoding's own options dataclass (CppnOptions, DevelopmentalOptions, SubspaceOptions, FactoredOptions)."""
     mutation_sigma: float = 0.1
     """Default standard deviation of a Gaussian gene mutation (genes are standardised)."""
     mutation_rate: float = 0.05
@@ -787,6 +800,69 @@ class SubspaceEncoding(Encoding):
 
     def _develop(self, genomes, params):
         kernels.develop_subspace(genomes, self.projection, self.parameter_scales, *_kernel_outputs(params))
+
+
+@register_encoding
+class FactoredEncoding(Encoding):
+    """The view's input weights as a sum of separable terms (a CP tensor decomposition).
+
+    The input weights of the V x V x 12 view form a tensor W[i, j, c, k] (view row, view column,
+    observation channel, hidden unit); the genome holds ``input_rank`` terms of four profiles
+    each, W = sum_r forward_r x lateral_r x channel_r x hidden_r (Kolda and Bader 2009): every
+    term is one feature of the view with its own plane per channel (Pugh and Stanley 2013's
+    multi-spatial substrate, reduced to a channel profile) and its own loading on each hidden
+    unit. The recurrent weights are a rank-``recurrent_rank`` product U @ V; the extra inputs,
+    the biases and the output weights have one gene each (kernels/develop.py).
+    """
+
+    name = "factored"
+    options_class = FactoredOptions
+
+    def __init__(self, genome_spec, world_spec):
+        super().__init__(genome_spec, world_spec)
+        self.view = world_spec.observation.view_size
+
+    @classmethod
+    def parse_options(cls, reader):
+        """Read the [factored] table."""
+        defaults = FactoredOptions()
+        return FactoredOptions(
+            input_rank=reader.integer("input_rank", defaults.input_rank, minimum=1, maximum=256),
+            recurrent_rank=reader.integer("recurrent_rank", defaults.recurrent_rank, minimum=1, maximum=256),
+        )
+
+    def _gene_scales(self):
+        shape, scales = self.controller_shape, self.genome_spec.scales
+        view = self.world_spec.observation.view_size
+        rank, recurrent_rank, hidden = self.options.input_rank, self.options.recurrent_rank, shape.hidden
+        extras = shape.inputs - view * view * OBSERVATION_CHANNELS
+        # A product of four standard-normal genes has unit variance: each factor carries the
+        # fourth root of the term's size, so the sum of the terms has the direct weights' size.
+        factor = (scales.input / math.sqrt(rank)) ** 0.25
+        parts = [
+            np.full(rank * (2 * view + OBSERVATION_CHANNELS + hidden), factor),
+            np.full(extras * hidden, scales.input),
+            np.full(hidden, scales.bias),
+        ]
+        if shape.recurrent:
+            side = math.sqrt(scales.recurrent / math.sqrt(hidden) / math.sqrt(recurrent_rank))
+            parts.append(np.full(2 * hidden * recurrent_rank, side))
+        parts += [
+            np.full(hidden * shape.outputs, scales.output / math.sqrt(hidden)),
+            np.full(shape.outputs, scales.bias),
+        ]
+        return np.concatenate(parts)
+
+    def _develop(self, genomes, params):
+        kernels.develop_factored(
+            genomes,
+            self.gene_scales,
+            self.view,
+            OBSERVATION_CHANNELS,
+            self.options.input_rank,
+            self.options.recurrent_rank,
+            *_kernel_outputs(params),
+        )
 
 
 # ---------------------------------------------------------------------------------------------

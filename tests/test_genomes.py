@@ -95,6 +95,16 @@ def reference_develop(encoding, genomes):
         )
     elif encoding.name == "subspace":
         kernels.develop_subspace.py_func(genomes, encoding.projection, encoding.parameter_scales, *outputs)
+    elif encoding.name == "factored":
+        kernels.develop_factored.py_func(
+            genomes,
+            encoding.gene_scales,
+            encoding.view,
+            12,
+            encoding.options.input_rank,
+            encoding.options.recurrent_rank,
+            *outputs,
+        )
     else:
         kernels.develop_developmental.py_func(
             genomes,
@@ -160,6 +170,7 @@ def test_develop_matches_plain_python_reference_and_is_deterministic(name, recur
         "cppn": {"feature_nodes": 3, "pair_nodes": 5},
         "developmental": {"state_size": 3, "steps": 2},
         "subspace": {"dimensions": 7},
+        "factored": {"input_rank": 2, "recurrent_rank": 2},
     }
     encoding = make_encoding(tiny_spec(name, recurrent, **options.get(name, {})), TINY_WORLD)
     genomes = encoding.initial_genomes(3, np.random.default_rng(7))
@@ -458,7 +469,7 @@ def test_malformed_preset_exits_2_from_the_command_line(tmp_path, capsys):
     assert not (tmp_path / "run" / "run.h5").exists()
 
 
-@pytest.mark.parametrize("name", ["cppn", "developmental", "subspace"])
+@pytest.mark.parametrize("name", ["cppn", "developmental", "subspace", "factored"])
 def test_develop_does_not_depend_on_thread_count(name):
     import numba
 
@@ -540,3 +551,60 @@ def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
         flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
     ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def factored_by_einsum(encoding, genome):
+    """Develop one factored genome by its definition (numpy, no kernel): the independent reference."""
+    shape, view, hidden = encoding.controller_shape, encoding.view, encoding.controller_shape.hidden
+    rank, recurrent_rank = encoding.options.input_rank, encoding.options.recurrent_rank
+    genes = genome.astype(np.float64) * encoding.gene_scales
+    term = 2 * view + 12 + hidden
+    terms = genes[: rank * term].reshape(rank, term)
+    forward, lateral = terms[:, :view], terms[:, view : 2 * view]
+    channel, loading = terms[:, 2 * view : 2 * view + 12], terms[:, 2 * view + 12 :]
+    view_weights = np.einsum("ri,rj,rc,rk->ijck", forward, lateral, channel, loading).reshape(-1, hidden)
+    rest = genes[rank * term :]
+    extras = shape.inputs - view * view * 12
+    extra_weights, rest = rest[: extras * hidden].reshape(extras, hidden), rest[extras * hidden :]
+    bias, rest = rest[:hidden], rest[hidden:]
+    if shape.recurrent:
+        left = rest[: hidden * recurrent_rank].reshape(hidden, recurrent_rank)
+        right = rest[hidden * recurrent_rank : 2 * hidden * recurrent_rank].reshape(recurrent_rank, hidden)
+        recurrent, rest = (left @ right).reshape(-1), rest[2 * hidden * recurrent_rank :]
+    else:
+        recurrent = np.zeros(0)
+    outputs, output_bias = rest[: hidden * shape.outputs], rest[hidden * shape.outputs :]
+    assert output_bias.shape == (shape.outputs,)
+    return np.concatenate([np.vstack([view_weights, extra_weights]).reshape(-1), bias, recurrent, outputs, output_bias])
+
+
+@pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
+def test_factored_kernel_computes_the_cp_decomposition_it_documents(recurrent):
+    encoding = make_encoding(tiny_spec("factored", recurrent, input_rank=3, recurrent_rank=2), TINY_WORLD)
+    shape = encoding.controller_shape
+    term = 2 * 3 + 12 + shape.hidden
+    extras = shape.inputs - 3 * 3 * 12
+    recurrent_genes = 2 * shape.hidden * 2 if recurrent else 0
+    assert encoding.genome_length == 3 * term + extras * shape.hidden + shape.hidden + recurrent_genes + (
+        shape.hidden * shape.outputs + shape.outputs
+    )
+    genomes = encoding.initial_genomes(3, np.random.default_rng(8))
+    developed = flatten_params(encoding.develop(genomes))
+    for row, genome in zip(developed, genomes):
+        np.testing.assert_allclose(row, factored_by_einsum(encoding, genome), rtol=1e-5, atol=1e-6)
+    # A standard-normal genome grows weights of the direct encoding's natural sizes (WeightScales).
+    big = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "factored.toml")), TRAIN_WORLD)
+    params = big.develop(big.initial_genomes(64, np.random.default_rng(2)))
+    assert 0.15 < params.input_weights.std() < 0.4 and 0.3 < params.output_bias.std() < 0.7
+    assert 0.02 < params.recurrent_weights.std() < 0.2  # direct: 0.5 / sqrt(32) = 0.09
+    # The shipped preset's kernel agrees with its plain-Python function on the real world.
+    genomes = big.initial_genomes(2, np.random.default_rng(3))
+    for a, b in zip(flatten_params(big.develop(genomes)).T, flatten_params(reference_develop(big, genomes)).T):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_factored_preset_compresses_the_32_unit_controller_more_than_50x():
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "factored.toml")), TRAIN_WORLD)
+    assert encoding.controller_shape.parameter_count == 19_971
+    assert encoding.genome_length == 3 * (7 + 7 + 12 + 32) + 32 + 2 * 32 + 32 * 3 + 3 == 369
+    assert encoding.compression_ratio > 50

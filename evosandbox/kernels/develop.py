@@ -522,3 +522,99 @@ def develop_subspace(
         gene = scaled_copy(genes, gene_scales, gene, recurrent[p])
         gene = scaled_copy(genes, gene_scales, gene, outputs[p])
         scaled_copy(genes, gene_scales, gene, output_bias[p])
+
+
+# ---------------------------------------------------------------------------------------------
+# factored: the view's input weights as a sum of separable terms (a CP tensor decomposition)
+# ---------------------------------------------------------------------------------------------
+# The input weights of the view form a 4-way tensor W[i, j, c, k] (view row i, view column j,
+# observation channel c, hidden unit k). The genome holds ``rank`` terms, each four profiles
+# (forward f, lateral l, channel h, hidden m), and W[i, j, c, k] = sum_r f_r[i] l_r[j] h_r[c] m_r[k]
+# (Hitchcock 1927; Kolda and Bader 2009). Each term is one "feature" of the view, e.g. "red on
+# the left", written on one plane per channel (Pugh and Stanley 2013) and fed to every hidden unit
+# with its own loading. The recurrent weights are a rank-``recurrent_rank`` product U @ V; the
+# extra inputs (last action, last reward), the biases and the output weights have one gene each.
+
+
+@jit
+def _develop_factored_one(
+    genes, view, channels, rank, recurrent_rank, inputs, hidden_bias, recurrent, outputs, output_bias
+):
+    """Develop one genome's scaled genes into its controller's arrays (inputs is (I, H), the rest flat or 2-D)."""
+    hidden = hidden_bias.shape[0]
+    term = 2 * view + channels + hidden
+    for row in range(inputs.shape[0]):
+        for k in range(hidden):
+            inputs[row, k] = 0.0
+    for r in range(rank):
+        first = r * term
+        for i in range(view):
+            forward = genes[first + i]
+            for j in range(view):
+                spatial = forward * genes[first + view + j]
+                for c in range(channels):
+                    weight = spatial * genes[first + 2 * view + c]
+                    row = (i * view + j) * channels + c
+                    for k in range(hidden):
+                        inputs[row, k] += weight * genes[first + 2 * view + channels + k]
+    gene = rank * term
+    for row in range(view * view * channels, inputs.shape[0]):
+        for k in range(hidden):
+            inputs[row, k] = genes[gene]
+            gene += 1
+    for k in range(hidden):
+        hidden_bias[k] = genes[gene]
+        gene += 1
+    if recurrent.shape[0] > 0:
+        left = gene
+        right = gene + hidden * recurrent_rank
+        for j in range(hidden):
+            for k in range(hidden):
+                total = 0.0
+                for t in range(recurrent_rank):
+                    total += genes[left + j * recurrent_rank + t] * genes[right + t * hidden + k]
+                recurrent[j, k] = total
+        gene = right + recurrent_rank * hidden
+    for k in range(outputs.shape[0]):
+        for a in range(outputs.shape[1]):
+            outputs[k, a] = genes[gene]
+            gene += 1
+    for a in range(output_bias.shape[0]):
+        output_bias[a] = genes[gene]
+        gene += 1
+
+
+@jit(parallel=True)
+def develop_factored(
+    genomes,
+    gene_scales,
+    view,
+    channels,
+    rank,
+    recurrent_rank,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+):
+    """Develop factored genomes: the view's input weights from ``rank`` separable terms (see above)."""
+    population, genome_length = genomes.shape
+    hidden = hidden_bias.shape[1]
+    for p in prange(population):
+        genes = np.empty(genome_length)
+        for g in range(genome_length):
+            genes[g] = genomes[p, g] * gene_scales[g]
+        inputs = np.empty((input_weights.shape[1], hidden))
+        recurrent = np.empty((recurrent_weights.shape[1], recurrent_weights.shape[2]))
+        outputs = np.empty((hidden, output_weights.shape[2]))
+        biases = np.empty(hidden)
+        action_biases = np.empty(output_bias.shape[1])
+        _develop_factored_one(
+            genes, view, channels, rank, recurrent_rank, inputs, biases, recurrent, outputs, action_biases
+        )
+        input_weights[p] = inputs
+        hidden_bias[p] = biases
+        recurrent_weights[p] = recurrent
+        output_weights[p] = outputs
+        output_bias[p] = action_biases
