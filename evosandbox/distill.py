@@ -247,12 +247,15 @@ def genome_gradient(encoding, genome, weight_gradient, step=1e-3):
     """Map a gradient over the controller's parameters to one over the genome (chain rule).
 
     Exact for the linear encodings (direct: the gene scales; subspace: the projection's
-    transpose); for the others, the develop map's Jacobian by forward differences of ``step``.
+    transpose) and for factored (its pullback); for the others, the develop map's Jacobian by
+    forward differences of ``step``.
     """
     from evosandbox.genomes import flatten_params
 
     if encoding.name == "direct":
         return weight_gradient * encoding.gene_scales
+    if encoding.name == "factored":
+        return encoding.pullback(genome, weight_gradient)
     if encoding.name == "subspace":
         return encoding.projection.T.astype(np.float64) @ (weight_gradient * encoding.parameter_scales)
     base = flatten_params(encoding.develop(genome))[0].astype(np.float64)

@@ -853,6 +853,55 @@ class FactoredEncoding(Encoding):
         ]
         return np.concatenate(parts)
 
+    def pullback(self, genome, weight_gradient):
+        """Return the gradient over the genome of a gradient over the controller's parameters (exact chain rule).
+
+        Args:
+            genome: one genome (G,).
+            weight_gradient: float64 (parameter_count,), kernel order (flatten_params).
+
+        Returns:
+            float64 (G,).
+        """
+        shape, view = self.controller_shape, self.view
+        rank, recurrent_rank, hidden = self.options.input_rank, self.options.recurrent_rank, shape.hidden
+        channels = OBSERVATION_CHANNELS
+        genes = np.asarray(genome, dtype=np.float64) * self.gene_scales
+        term = 2 * view + channels + hidden
+        terms = genes[: rank * term].reshape(rank, term)
+        forward, lateral = terms[:, :view], terms[:, view : 2 * view]
+        channel, loading = terms[:, 2 * view : 2 * view + channels], terms[:, 2 * view + channels :]
+        view_inputs = view * view * channels
+        tensor = np.asarray(weight_gradient[: view_inputs * hidden], dtype=np.float64).reshape(
+            view, view, channels, hidden
+        )
+        parts = [
+            np.concatenate(
+                [
+                    np.einsum("ijck,rj,rc,rk->ri", tensor, lateral, channel, loading),
+                    np.einsum("ijck,ri,rc,rk->rj", tensor, forward, channel, loading),
+                    np.einsum("ijck,ri,rj,rk->rc", tensor, forward, lateral, loading),
+                    np.einsum("ijck,ri,rj,rc->rk", tensor, forward, lateral, channel),
+                ],
+                axis=1,
+            ).reshape(-1)
+        ]
+        rest = np.asarray(weight_gradient[view_inputs * hidden :], dtype=np.float64)
+        direct = (shape.inputs - view_inputs) * hidden + hidden  # extra-input weights and hidden biases
+        parts.append(rest[:direct])
+        rest = rest[direct:]
+        if shape.recurrent:
+            first = rank * term + direct
+            left = genes[first : first + hidden * recurrent_rank].reshape(hidden, recurrent_rank)
+            right = genes[first + hidden * recurrent_rank : first + 2 * hidden * recurrent_rank].reshape(
+                recurrent_rank, hidden
+            )
+            recurrent = rest[: hidden * hidden].reshape(hidden, hidden)
+            parts += [(recurrent @ right.T).reshape(-1), (left.T @ recurrent).reshape(-1)]
+            rest = rest[hidden * hidden :]
+        parts.append(rest)
+        return np.concatenate(parts) * self.gene_scales
+
     def _develop(self, genomes, params):
         kernels.develop_factored(
             genomes,

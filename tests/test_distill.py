@@ -91,6 +91,7 @@ def test_fit_lowers_the_imitation_loss_and_is_deterministic(name, options):
         ("subspace", {"dimensions": 7}),
         ("cppn", {"feature_nodes": 3, "pair_nodes": 3}),
         ("developmental", {"state_size": 3, "steps": 2}),
+        ("factored", {"input_rank": 2, "recurrent_rank": 2}),
     ],
 )
 def test_genome_gradient_matches_finite_differences_of_the_imitation_loss(name, options):

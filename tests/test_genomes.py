@@ -608,3 +608,18 @@ def test_factored_preset_compresses_the_32_unit_controller_more_than_50x():
     assert encoding.controller_shape.parameter_count == 19_971
     assert encoding.genome_length == 3 * (7 + 7 + 12 + 32) + 32 + 2 * 32 + 32 * 3 + 3 == 369
     assert encoding.compression_ratio > 50
+
+
+@pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
+def test_factored_pullback_is_the_gradient_of_the_map(recurrent):
+    encoding = make_encoding(tiny_spec("factored", recurrent, input_rank=2, recurrent_rank=2), TINY_WORLD)
+    rng = np.random.default_rng(6)
+    genome = rng.standard_normal(encoding.genome_length)
+    weight_gradient = rng.standard_normal(encoding.controller_shape.parameter_count)
+    pulled = encoding.pullback(genome, weight_gradient)
+    for gene in range(encoding.genome_length):
+        step = np.zeros_like(genome)
+        step[gene] = 1e-6
+        plus = factored_by_einsum(encoding, genome + step)
+        minus = factored_by_einsum(encoding, genome - step)
+        assert weight_gradient @ (plus - minus) / 2e-6 == pytest.approx(pulled[gene], rel=1e-5, abs=1e-7)
