@@ -2,7 +2,8 @@
 
 Population 1,024 x 8 episodes on the red-door training world (direct encoding by default).
 Reports the share of wall time spent outside the rollout kernel (DEAP bookkeeping, develop,
-lineage writing, checkpoint) and the run-file bytes per individual next to the genome bytes.
+lineage writing, checkpoint), that time per generation by stage, and the run-file bytes per
+individual next to the genome bytes.
 
     python benchmarks/evolve.py [--generations 5] [--population 1024] [--levels 8]
                                 [--genome genomes/direct.toml] [--algorithm ga|es] [--genomes seeds|full]
@@ -115,8 +116,31 @@ def measure(arguments):
         "runfile_bytes_per_individual": size / individuals,
         "checkpoint_bytes": checkpoint_size,
         "seconds": {name: round(value, 4) for name, value in summary.timings.items()},
+        "outside_kernel_ms_per_generation": outside_kernel_breakdown(summary, wall, arguments.generations),
     }
     return figures
+
+
+STAGES = ("ask", "score", "select", "validate", "test", "checkpoint", "write", "other")
+
+
+def outside_kernel_breakdown(summary, wall, generations):
+    """Return the wall milliseconds per generation outside the rollout kernel, by stage.
+
+    A stage's share is its time minus the rollout kernel's within it; develop (inside score and
+    validate) is its own entry; ``setup and close`` is the call's time outside the generations
+    (creating the run file, the first checkpoint, the last write and closing), spread over them. The entries
+    add up to ``total``, which is the wall time outside the kernel.
+    """
+    timings, inside = summary.timings, summary.evaluator_timings
+    breakdown = {"develop": 0.0}
+    for stage in STAGES:
+        parts = inside.get(stage, {})
+        breakdown["develop"] += parts.get("develop", 0.0)
+        breakdown[stage] = timings.get(stage, 0.0) - parts.get("rollout", 0.0) - parts.get("develop", 0.0)
+    breakdown["setup and close"] = wall - timings.get("generations", 0.0)
+    breakdown["total"] = wall - timings.get("rollout", 0.0)
+    return {name: round(1000.0 * value / max(1, generations), 3) for name, value in breakdown.items()}
 
 
 def _genome_length(config):
@@ -145,6 +169,12 @@ def main(argv=None):
         f"(genome {figures['genome_bytes']} + {figures['runfile_bytes_per_individual'] - figures['genome_bytes']:.1f})"
     )
     print("seconds by stage            " + ", ".join(f"{k} {v:.2f}" for k, v in figures["seconds"].items()))
+    breakdown = figures["outside_kernel_ms_per_generation"]
+    print(
+        "outside the kernel, ms per generation: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in breakdown.items() if k != "total")
+        + f" = {breakdown['total']:.2f}"
+    )
     return 0
 
 

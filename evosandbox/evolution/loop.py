@@ -72,13 +72,19 @@ class RunSummary:
     interrupted: bool = False
     timings: dict = field(default_factory=dict)
     """Seconds this session spent per stage (ask, score, select, validate, test, write,
-    checkpoint; write is the wait for the recorder), on background threads overlapping them
-    (writer: run file and checkpoint; draws: the GA's prefetched random draws) and, from the
-    evaluator, in develop and in the rollout kernel call alone."""
+    checkpoint; write is the wait for the recorder; other: the rest of each generation, such
+    as its statistics; generations: all of the generations, stages included; finish: the wait
+    for the last generation's write, after them), on background
+    threads overlapping them (writer: run file and checkpoint; draws: the prefetched random
+    draws) and, from the evaluator, in develop and in the rollout kernel call alone."""
     agent_steps: int = 0
     """Agent steps simulated this session (when the evaluator counts them)."""
     test_world_names: tuple = ()
     """Names of the test worlds, in the order of the champion's test rates."""
+    evaluator_timings: dict = field(default_factory=dict)
+    """Stage -> {"develop": s, "rollout": s}: the evaluator's develop and rollout kernel
+    seconds within each stage of ``timings`` (score, validate, test), so that a stage's time
+    outside the kernel is its time minus these."""
 
 
 def build_evaluator(config):
@@ -422,7 +428,13 @@ class Loop:
             "test": 0.0,
             "write": 0.0,
             "checkpoint": 0.0,
+            "other": 0.0,
+            "generations": 0.0,
+            "finish": 0.0,
         }
+        self.evaluator_timings = {}
+        self._staged = 0.0  # seconds of this generation in stages so far ("other" is the rest)
+        self._evaluator_seconds = self._evaluator_clock()
         self.recorder = Recorder(writer, self.checkpoint_path)
 
     def run(self):
@@ -437,7 +449,7 @@ class Loop:
                         break
                 mark = time.perf_counter()
                 self.recorder.wait()
-                self._lap("write", mark)
+                self._lap("finish", mark)
         finally:
             self.progress.close()
             try:
@@ -451,6 +463,7 @@ class Loop:
         config, state = self.config, self.state
         generation = state.generation
         started = time.perf_counter()
+        self._staged = 0.0
         rng = derive_generator("variation", config.seed, generation)
 
         mark = time.perf_counter()
@@ -558,6 +571,10 @@ class Loop:
         self.progress.generation(
             generation, summary["best"], summary["mean"], float(champion_scores[1]), evaluations_per_s, test_line
         )
+        generation_seconds = time.perf_counter() - started
+        self.timings["generations"] += generation_seconds
+        self.timings["other"] += generation_seconds - self._staged
+        self._staged = 0.0
 
     def _rescore_elite(self, genomes, scores, generation):
         """Re-score the generation's front-runners on extra shared levels; merge their episodes."""
@@ -572,8 +589,22 @@ class Loop:
         return merge_scores(scores, top, extra)
 
     def _lap(self, name, mark):
-        """Add the time since ``mark`` to a timing bucket."""
-        self.timings[name] += time.perf_counter() - mark
+        """Add the time since ``mark`` to a timing bucket, and the evaluator's seconds since the last lap to its share."""
+        seconds = time.perf_counter() - mark
+        self.timings[name] += seconds
+        self._staged += seconds
+        clock = self._evaluator_clock()
+        if clock != self._evaluator_seconds:
+            # The evaluator runs only inside a stage, so what it added since the last lap is this stage's.
+            inside = self.evaluator_timings.setdefault(name, {"develop": 0.0, "rollout": 0.0})
+            for index, part in enumerate(("develop", "rollout")):
+                inside[part] += clock[index] - self._evaluator_seconds[index]
+            self._evaluator_seconds = clock
+
+    def _evaluator_clock(self):
+        """Return the evaluator's (develop, rollout) seconds so far (zeros for one that keeps no timings)."""
+        timings = getattr(self.problem, "timings", None) or {}
+        return (timings.get("develop", 0.0), timings.get("rollout", 0.0))
 
     def _summary(self, interrupted):
         """Return the RunSummary of the state as it stands."""
@@ -598,6 +629,7 @@ class Loop:
             timings,
             int(getattr(self.problem, "agent_steps", 0)),
             tuple(world.name for world in self.config.test_worlds),
+            {stage: dict(parts) for stage, parts in self.evaluator_timings.items()},
         )
 
 
