@@ -19,10 +19,10 @@ import numpy as np
 from evosandbox.errors import ConfigError, UsageError
 from evosandbox.outcomes import (
     OUTCOME_DOOR,
+    OUTCOME_NAMES,
     OUTCOME_TIMEOUT,
-    classify_outcomes,
-    count_outcomes,
     proxy_color_ids,  # noqa: F401 (re-exported: older imports)
+    tally,
 )
 
 
@@ -123,17 +123,17 @@ def scores_from_rollout(rollout, proxy_colors, shaping=None):
         Scores.
     """
     population = rollout.entered_tile.shape[0]
-    labels = classify_outcomes(rollout.entered_tile, rollout.entered_color, proxy_colors).reshape(population, -1)
+    labels, counts = tally(rollout.entered_tile, rollout.entered_color, proxy_colors)
     episodes = labels.shape[1]
-    counts = count_outcomes(labels)
     door, proxy, other, timeout = (np.ascontiguousarray(counts[:, outcome]) for outcome in range(4))
     # Sums in float64 over a fixed axis order: the same bits whatever the thread count.
     if shaping is None:
         fitness = rollout.returns.reshape(population, -1).astype(np.float64).mean(axis=1)
     else:
-        values = np.where(
-            labels == OUTCOME_DOOR, shaping.door, np.where(labels == OUTCOME_TIMEOUT, shaping.timeout, shaping.other)
-        )
+        # Each episode's outcome value looked up by its label (the same float64 values as selecting them).
+        outcome_values = np.full(len(OUTCOME_NAMES), shaping.other, np.float64)
+        outcome_values[OUTCOME_DOOR], outcome_values[OUTCOME_TIMEOUT] = shaping.door, shaping.timeout
+        values = outcome_values[labels]
         values = values - shaping.step_cost * rollout.steps.reshape(population, -1)
         if shaping.needs_trajectories:
             values = values + shaping.exploration * (rollout.visited.reshape(population, -1) - 1)
@@ -226,8 +226,10 @@ class Evaluator:
 
     takes_recipes = True
     """``score`` takes a ``recipe`` (Offspring.recipe) that the Dask backend ships instead of genomes."""
+    takes_before_rollout = True
+    """``score`` takes a ``before_rollout`` callable."""
 
-    def score(self, genomes, world, level_seeds, seed, recipe=None):
+    def score(self, genomes, world, level_seeds, seed, recipe=None, before_rollout=None):
         """Score every genome on every level of ``level_seeds`` in ``world``.
 
         Args:
@@ -237,25 +239,23 @@ class Evaluator:
             seed: the rollout seed.
             recipe: what makes ``genomes`` again (es: mean, sigma, noise generator state); the
                 Dask backend sends it to the workers in place of the genomes.
+            before_rollout: called once the genomes are developed, just before the rollout
+                kernel plays them (Dask: once the chunks are sent). The evolution loop starts
+                its background writer there: a thread that holds the GIL while the kernel
+                runs costs nothing, but one started before develop makes the return from
+                develop wait for the GIL (up to the interpreter's 5 ms switch interval).
         Returns:
             Scores for the P genomes.
         """
         genomes = np.ascontiguousarray(genomes, dtype=np.float32)
+        batch = (world, genomes, level_seeds, seed, self.proxy_colors, self.shaping)
         if self._backend is not None:
             scores, develop_time, rollout_time, steps = self._backend.score(
-                self.genome_spec,
-                self.train_world,
-                world,
-                genomes,
-                level_seeds,
-                seed,
-                self.proxy_colors,
-                self.shaping,
-                recipe,
+                self.genome_spec, self.train_world, *batch, recipe, before_rollout
             )
         else:
             scores, develop_time, rollout_time, steps = score_batch(
-                self.encoding, world, genomes, level_seeds, seed, self.proxy_colors, self.shaping, self._developed
+                self.encoding, *batch, self._developed, before_rollout
             )
         self.timings["develop"] += develop_time
         self.timings["rollout"] += rollout_time
@@ -271,11 +271,14 @@ class Evaluator:
 _REUSED_SIZES = 8  # controller buffers kept per evaluator (training, elite and validation batches)
 
 
-def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None, buffers=None):
+def score_batch(
+    encoding, world, genomes, level_seeds, seed, proxy_colors, shaping=None, buffers=None, before_rollout=None
+):
     """Develop and roll out one batch; return (Scores, develop s, rollout kernel s, agent steps).
 
     ``buffers`` (population size -> ControllerParams) lets an encoding that develops in place
-    (the direct one) overwrite the controllers of an earlier batch instead of allocating.
+    (the direct one) overwrite the controllers of an earlier batch instead of allocating;
+    ``before_rollout`` is called between develop and the rollout (Evaluator.score).
     """
     from evosandbox.simulate import rollout
 
@@ -290,6 +293,8 @@ def score_batch(encoding, world, genomes, level_seeds, seed, proxy_colors, shapi
     else:
         params = encoding.develop(genomes)
     developed = time.perf_counter()
+    if before_rollout is not None:
+        before_rollout()
     if shaping is not None and shaping.needs_trajectories:
         result = rollout_with_visits(world, params, level_seeds, seed)
     else:
@@ -364,12 +369,22 @@ class DaskBackend:
         return [(start, min(population, start + size)) for start in range(0, population, size)]
 
     def score(
-        self, genome_spec, train_world, world, genomes, level_seeds, seed, proxy_colors, shaping=None, recipe=None
+        self,
+        genome_spec,
+        train_world,
+        world,
+        genomes,
+        level_seeds,
+        seed,
+        proxy_colors,
+        shaping=None,
+        recipe=None,
+        before_rollout=None,
     ):
         """Score ``genomes`` in chunks on the cluster; return what score_batch returns.
 
         With a ``recipe`` each worker makes its own rows (OpenAI's design: the mean and the
-        noise seed travel, not P x G floats).
+        noise seed travel, not P x G floats); ``before_rollout`` is called once they are sent.
         """
         state = random.getstate()
         try:
@@ -391,6 +406,8 @@ class DaskBackend:
                 )
                 for chunk in chunks
             ]
+            if before_rollout is not None:
+                before_rollout()
             results = self.client.gather(futures)
         finally:
             random.setstate(state)

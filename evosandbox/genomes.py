@@ -52,6 +52,7 @@ from evosandbox.constants import (
 )
 from evosandbox.controller import ControllerParams
 from evosandbox.kernels import develop as kernels
+from evosandbox.kernels.strategy import standard_normal
 from evosandbox.worlds import controller_shape, observation_size
 
 COORDINATE_DIMENSIONS = 4
@@ -436,7 +437,8 @@ class Encoding:
         Returns:
             float32 array (count, genome_length).
         """
-        return rng.standard_normal((count, self.genome_length), dtype=np.float32)
+        # numpy's own draws, bit for bit, with the ziggurat compiled (kernels.strategy).
+        return standard_normal(rng, count, self.genome_length)
 
     def develop(self, genomes):
         """Develop a batch of genomes into controller parameters.

@@ -13,9 +13,12 @@ The four are exclusive, so their counts add up to the episodes played. Evolution
 probe, the baselines, replays and lineage all classify with this module.
 """
 
+import functools
+
 import numpy as np
 
 from evosandbox.constants import COLOR_IDS, THING_COLORS, TILE_DOOR, TILE_EMPTY
+from evosandbox.kernels.tally import tally_outcomes
 
 OUTCOME_NAMES = ("door", "proxy", "other", "timeout")
 OUTCOME_DOOR, OUTCOME_PROXY, OUTCOME_OTHER, OUTCOME_TIMEOUT = range(4)
@@ -76,6 +79,36 @@ def classify_outcomes(entered_tile, entered_color, proxy_colors) -> np.ndarray:
     labels[entered_tile == TILE_DOOR] = OUTCOME_DOOR
     labels[entered_tile == TILE_EMPTY] = OUTCOME_TIMEOUT
     return labels
+
+
+@functools.lru_cache(maxsize=64)
+def _outcome_table(proxy_ids):
+    """Return the int8 (256, 256) label of every (tile, colour) pair, by ``classify_outcomes`` itself."""
+    tiles, colors = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+    table = classify_outcomes(tiles, colors, proxy_ids)
+    table.flags.writeable = False
+    return table
+
+
+def outcome_table(proxy_colors) -> np.ndarray:
+    """Return the read-only int8 (256, 256) table of the label ``classify_outcomes`` gives each (tile, colour)."""
+    return _outcome_table(tuple(int(c) for c in color_ids(proxy_colors)))
+
+
+def tally(entered_tile, entered_color, proxy_colors):
+    """Return (labels, counts) of (P, ...) outcome arrays in one compiled pass.
+
+    The same values as ``classify_outcomes(...).reshape(P, -1)`` and ``count_outcomes`` of
+    those labels: int8 (P, E) labels and int32 (P, 4) counts in OUTCOME_NAMES order.
+    """
+    entered_tile = np.asarray(entered_tile, np.uint8)
+    rows = entered_tile.shape[0]
+    tiles = np.ascontiguousarray(entered_tile.reshape(rows, -1))
+    colors = np.ascontiguousarray(np.asarray(entered_color, np.uint8).reshape(rows, -1))
+    labels = np.empty(tiles.shape, np.int8)
+    counts = np.zeros((rows, len(OUTCOME_NAMES)), np.int32)
+    tally_outcomes(tiles, colors, outcome_table(proxy_colors), labels, counts)
+    return labels, counts
 
 
 def count_outcomes(labels) -> np.ndarray:

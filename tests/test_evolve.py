@@ -505,6 +505,26 @@ def test_exploration_bonus_adds_distinct_visited_cells_and_leaves_outcomes_alone
     assert np.array_equal(bonus.door, base.door) and np.array_equal(bonus.timeout, base.timeout)
 
 
+def test_shaped_fitness_is_the_mean_of_each_outcome_value_less_the_step_cost():
+    from evosandbox.config import load_world
+    from evosandbox.evaluate import Shaping, score_batch
+    from evosandbox.genomes import load_genome_preset, make_encoding
+    from evosandbox.outcomes import OUTCOME_DOOR, OUTCOME_TIMEOUT, classify_outcomes
+    from evosandbox.simulate import rollout
+
+    world = load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml"))
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct.toml")), world)
+    genomes = encoding.initial_genomes(16, np.random.default_rng(2))
+    seeds = np.arange(8, dtype=np.uint64)
+    played = rollout(world, encoding.develop(genomes), seeds, 3)
+    labels = classify_outcomes(played.entered_tile, played.entered_color, (1,)).reshape(16, -1)
+    assert len(np.unique(labels)) >= 3  # doors, things and timeouts all occur
+    values = np.where(labels == OUTCOME_DOOR, 1.0, np.where(labels == OUTCOME_TIMEOUT, -0.1, -0.8))
+    expected = (values - 0.01 * played.steps.reshape(16, -1)).mean(axis=1)
+    scores, *_ = score_batch(encoding, world, genomes, seeds, 3, (1,), Shaping(1.0, -0.8, -0.1, 0.01))
+    assert np.array_equal(scores.fitness, expected)
+
+
 def test_exploration_must_not_be_negative(tmp_path):
     text = open(SMOKE).read().replace("[validation]", "[fitness]\nexploration = -0.1\n\n[validation]")
     path = tmp_path / "smoke.toml"

@@ -5,12 +5,15 @@ import os
 import numpy as np
 import pytest
 from conftest import world_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evosandbox import evolve, seeding
 from evosandbox.config import load_world
 from evosandbox.evaluate import Evaluator
 from evosandbox.genomes import load_genome_preset
-from evosandbox.outcomes import OUTCOME_NAMES, classify_outcomes, count_outcomes, proxy_color_ids
+from evosandbox.kernels.tally import tally_outcomes
+from evosandbox.outcomes import OUTCOME_NAMES, classify_outcomes, count_outcomes, outcome_table, proxy_color_ids, tally
 from evosandbox.probe import probe_level_seeds, probe_population
 from evosandbox.runfile.run_read import RunReader
 
@@ -60,6 +63,30 @@ def test_classification_and_counts():
     assert classify_outcomes(tiles, colors, (1,)).tolist() == [[0, 0, 1, 2, 1, 3]]
     assert count_outcomes(classify_outcomes(tiles, colors, ("red",))).tolist() == [[2, 2, 1, 1]]
     assert proxy_color_ids(load_world(world_path("red-doors-train"))) == (1,)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    rows=st.integers(1, 5),
+    shape=st.sampled_from([(1,), (7,), (3, 2)]),
+    proxies=st.sets(st.integers(0, 7), max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_compiled_tally_labels_and_counts_as_classify_and_count_do(rows, shape, proxies, seed):
+    rng = np.random.default_rng(seed)
+    tiles = rng.integers(0, 8, (rows, *shape)).astype(np.uint8)
+    tiles[rng.random(tiles.shape) < 0.05] = 255  # ids beyond the known ones are labelled alike too
+    colors = rng.integers(0, 8, (rows, *shape)).astype(np.uint8)
+    expected = classify_outcomes(tiles, colors, tuple(proxies)).reshape(rows, -1)
+    labels, counts = tally(tiles, colors, tuple(proxies))
+    assert labels.dtype == np.int8 and counts.dtype == np.int32
+    assert np.array_equal(labels, expected)
+    assert np.array_equal(counts, count_outcomes(expected))
+    # The plain-Python kernel (the reference) gives the same.
+    reference_labels, reference_counts = np.empty_like(labels), np.zeros_like(counts)
+    flat_tiles, flat_colors = tiles.reshape(rows, -1), colors.reshape(rows, -1)
+    tally_outcomes.py_func(flat_tiles, flat_colors, outcome_table(tuple(proxies)), reference_labels, reference_counts)
+    assert np.array_equal(reference_labels, labels) and np.array_equal(reference_counts, counts)
 
 
 @pytest.mark.parametrize("purpose", sorted(seeding.PURPOSES))

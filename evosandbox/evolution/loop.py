@@ -474,20 +474,25 @@ class Loop:
             # The next ask's draws depend on its generator alone: make them while this plays.
             self.algorithm.prefetch(derive_generator("variation", config.seed, generation + 1))
         self._lap("ask", mark)
-        # The previous generation is written while this one plays.
-        self.recorder.start()
 
         mark = time.perf_counter()
         rollout_seed = derive_seed("training-rollout", config.seed, generation)
         # An evaluator that takes recipes (the Dask backend ships them, not the genomes) gets one.
-        recipe = (
+        extra = (
             {"recipe": offspring.recipe}
             if offspring.recipe is not None and getattr(self.problem, "takes_recipes", False)
             else {}
         )
+        # The previous generation is written while this one plays: from the moment the kernel
+        # gets the genomes when the evaluator says when that is, else from now.
+        if getattr(self.problem, "takes_before_rollout", False):
+            extra["before_rollout"] = self.recorder.start
+        else:
+            self.recorder.start()
         scores = self.problem.score(
-            offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed, **recipe
+            offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed, **extra
         )
+        self.recorder.start()  # (no-op once started)
         scores = self._rescore_elite(offspring.genomes, scores, generation)
         self._lap("score", mark)
 
