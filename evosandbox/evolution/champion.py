@@ -1,5 +1,7 @@
 """The champion: the hall of fame, validation on fixed levels, and periodic test scoring."""
 
+import functools
+
 import numpy as np
 
 from evosandbox.evolution.experiment import test_level_seeds
@@ -48,8 +50,7 @@ def validate(config, state, algorithm, problem, validation_seeds, offspring, ori
     if candidates:
         order = sorted(candidates)
         genomes = np.stack([candidates[o] for o in order])
-        seed = derive_seed("validation", config.validation_seed, 1)
-        scores = problem.score(genomes, config.train_world, validation_seeds, seed)
+        scores = problem.score(genomes, config.train_world, validation_seeds, validation_rollout_seed(config))
         for index, origin in enumerate(order):
             state.validated[origin] = (
                 float(scores.fitness[index]),
@@ -59,6 +60,17 @@ def validate(config, state, algorithm, problem, validation_seeds, offspring, ori
             champion = state.champion[0]
             if champion < 0 or better(state.validated[origin], origin, state.validated[champion], champion):
                 state.champion = (origin, np.array(genomes[index], np.float32))
+
+
+@functools.lru_cache(maxsize=8)
+def _validation_rollout_seed(validation_seed):
+    """Return the rollout seed of validation (the same every generation)."""
+    return derive_seed("validation", validation_seed, 1)
+
+
+def validation_rollout_seed(config):
+    """Return the rollout seed the validation of a run plays with."""
+    return _validation_rollout_seed(config.validation_seed)
 
 
 def score_tests(config, state, problem, generation):
