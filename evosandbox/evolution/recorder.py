@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from evosandbox.evolution.checkpoint import write_checkpoint_bytes
 from evosandbox.progress import ProgressDisplay, is_terminal
 
+_START_PAUSE = 0.002
+"""Seconds the writer waits before writing a generation (see Recorder._write)."""
+
 
 class Interrupt:
     """SIGINT/SIGTERM: the first finishes the generation in flight, a second abandons it."""
@@ -132,6 +135,11 @@ class Recorder:
 
     def _write(self, record, checkpoint):
         """Append the rows, flush, then replace the checkpoint (runs on the thread)."""
+        # The loop starts the thread just before the kernel call; a writer that took the GIL
+        # and the CPU at once held the main thread in the call's preparation, about 5 ms a
+        # generation (measured: 5.1 ms median at 129 x 64 episodes with one core busy, 0.2 ms
+        # with this pause). Sleeping releases the GIL; by the time it wakes the kernel runs.
+        time.sleep(_START_PAUSE)
         started = time.perf_counter()
         try:
             self.writer.append(record)
