@@ -60,9 +60,13 @@ FUNNEL_WIDTHS = (
     "developmental-h8-large",
     "developmental-h8",
     "developmental-h8-small",
+    "factored-large",
+    "factored",
+    "factored-small",
 )
-"""The funnel-width presets (each indirect encoding at about 20x, 50x and 200x of direct-small's
-controller) and their 1x control: the conditions of sweeps/funnel.toml."""
+"""The funnel-width presets and their 1x control: the conditions of sweeps/funnel.toml. Each
+indirect encoding at about 20x, 50x and 200x of the controller it grows: direct-small's 8 units
+for subspace, cppn-h8 and developmental-h8, the 32-unit controller for factored."""
 
 
 def ensure_teacher(run_dir, generations, quiet):

@@ -146,7 +146,17 @@ class FactoredOptions:
     input_rank: int = 3
     """Separable terms (features of the view) the input weights are the sum of."""
     recurrent_rank: int = 1
-    """Rank of the recurrent weight matrix U @ V (unused by a feedforward controller)."""
+    """Rank of the recurrent weight matrix U @ V; 0: no product (unused by a feedforward controller)."""
+    recurrent_diagonal: str = "none"
+    """Self-connections added to U @ V: "none", "shared" (one gene for every unit) or "direct" (one gene each)."""
+    hidden_bias: str = "direct"
+    """Hidden biases: "direct" (one gene each), "shared" (one gene for all) or "none" (zero)."""
+    output_rank: int = 0
+    """Output weights: 0, one gene each; otherwise a rank-``output_rank`` product P @ Q."""
+
+
+FACTORED_MODES = {"none": kernels.FACTORED_NONE, "shared": kernels.FACTORED_SHARED, "direct": kernels.FACTORED_DIRECT}
+"""The factored encoding's ways to grow a group of parameters, by preset name (kernel codes)."""
 
 
 @dataclass(frozen=True)
@@ -814,7 +824,9 @@ class FactoredEncoding(Encoding):
     term is one feature of the view with its own plane per channel (Pugh and Stanley 2013's
     multi-spatial substrate, reduced to a channel profile) and its own loading on each hidden
     unit. The recurrent weights are a rank-``recurrent_rank`` product U @ V; the extra inputs,
-    the biases and the output weights have one gene each (kernels/develop.py).
+    the biases and the output weights have one gene each (kernels/develop.py). The narrower
+    funnel widths shrink the rest: self-connections of their own (``recurrent_diagonal``), one
+    shared hidden bias or none (``hidden_bias``), output weights of rank ``output_rank``.
     """
 
     name = "factored"
@@ -830,7 +842,12 @@ class FactoredEncoding(Encoding):
         defaults = FactoredOptions()
         return FactoredOptions(
             input_rank=reader.integer("input_rank", defaults.input_rank, minimum=1, maximum=256),
-            recurrent_rank=reader.integer("recurrent_rank", defaults.recurrent_rank, minimum=1, maximum=256),
+            recurrent_rank=reader.integer("recurrent_rank", defaults.recurrent_rank, minimum=0, maximum=256),
+            recurrent_diagonal=reader.string(
+                "recurrent_diagonal", defaults.recurrent_diagonal, choices=tuple(FACTORED_MODES)
+            ),
+            hidden_bias=reader.string("hidden_bias", defaults.hidden_bias, choices=tuple(FACTORED_MODES)),
+            output_rank=reader.integer("output_rank", defaults.output_rank, minimum=0, maximum=256),
         )
 
     def _gene_scales(self):
@@ -841,18 +858,27 @@ class FactoredEncoding(Encoding):
         # A product of four standard-normal genes has unit variance: each factor carries the
         # fourth root of the term's size, so the sum of the terms has the direct weights' size.
         factor = (scales.input / math.sqrt(rank)) ** 0.25
+        options = self.options
         parts = [
             np.full(rank * (2 * view + OBSERVATION_CHANNELS + hidden), factor),
             np.full(extras * hidden, scales.input),
-            np.full(hidden, scales.bias),
+            np.full(_group_genes(options.hidden_bias, hidden), scales.bias),
         ]
         if shape.recurrent:
-            side = math.sqrt(scales.recurrent / math.sqrt(hidden) / math.sqrt(recurrent_rank))
-            parts.append(np.full(2 * hidden * recurrent_rank, side))
-        parts += [
-            np.full(hidden * shape.outputs, scales.output / math.sqrt(hidden)),
-            np.full(shape.outputs, scales.bias),
-        ]
+            if recurrent_rank:
+                side = math.sqrt(scales.recurrent / math.sqrt(hidden) / math.sqrt(recurrent_rank))
+                parts.append(np.full(2 * hidden * recurrent_rank, side))
+            # A self-connection gets a direct recurrent weight's size.
+            parts.append(
+                np.full(_group_genes(options.recurrent_diagonal, hidden), scales.recurrent / math.sqrt(hidden))
+            )
+        output_size = scales.output / math.sqrt(hidden)
+        if options.output_rank:
+            side = math.sqrt(output_size / math.sqrt(options.output_rank))
+            parts.append(np.full(options.output_rank * (hidden + shape.outputs), side))
+        else:
+            parts.append(np.full(hidden * shape.outputs, output_size))
+        parts.append(np.full(shape.outputs, scales.bias))
         return np.concatenate(parts)
 
     def pullback(self, genome, weight_gradient):
@@ -888,20 +914,32 @@ class FactoredEncoding(Encoding):
                 axis=1,
             ).reshape(-1)
         ]
+        options, outputs = self.options, shape.outputs
         rest = np.asarray(weight_gradient[view_inputs * hidden :], dtype=np.float64)
-        direct = (shape.inputs - view_inputs) * hidden + hidden  # extra-input weights and hidden biases
-        parts.append(rest[:direct])
-        rest = rest[direct:]
+        extras = (shape.inputs - view_inputs) * hidden  # extra-input weights: one gene each
+        parts.append(rest[:extras])
+        parts.append(_group_gradient(options.hidden_bias, rest[extras : extras + hidden]))
+        rest = rest[extras + hidden :]
+        gene = rank * term + extras + _group_genes(options.hidden_bias, hidden)
         if shape.recurrent:
-            first = rank * term + direct
-            left = genes[first : first + hidden * recurrent_rank].reshape(hidden, recurrent_rank)
-            right = genes[first + hidden * recurrent_rank : first + 2 * hidden * recurrent_rank].reshape(
-                recurrent_rank, hidden
-            )
+            left = genes[gene : gene + hidden * recurrent_rank].reshape(hidden, recurrent_rank)
+            gene += hidden * recurrent_rank
+            right = genes[gene : gene + hidden * recurrent_rank].reshape(recurrent_rank, hidden)
+            gene += hidden * recurrent_rank + _group_genes(options.recurrent_diagonal, hidden)
             recurrent = rest[: hidden * hidden].reshape(hidden, hidden)
             parts += [(recurrent @ right.T).reshape(-1), (left.T @ recurrent).reshape(-1)]
+            parts.append(_group_gradient(options.recurrent_diagonal, np.diagonal(recurrent)))
             rest = rest[hidden * hidden :]
-        parts.append(rest)
+        output_gradient = rest[: hidden * outputs]
+        if options.output_rank:
+            left = genes[gene : gene + hidden * options.output_rank].reshape(hidden, options.output_rank)
+            right = genes[gene + hidden * options.output_rank : gene + options.output_rank * (hidden + outputs)]
+            right = right.reshape(options.output_rank, outputs)
+            output_gradient = output_gradient.reshape(hidden, outputs)
+            parts += [(output_gradient @ right.T).reshape(-1), (left.T @ output_gradient).reshape(-1)]
+        else:
+            parts.append(output_gradient)
+        parts.append(rest[hidden * outputs :])
         return np.concatenate(parts) * self.gene_scales
 
     def _develop(self, genomes, params):
@@ -912,8 +950,23 @@ class FactoredEncoding(Encoding):
             OBSERVATION_CHANNELS,
             self.options.input_rank,
             self.options.recurrent_rank,
+            FACTORED_MODES[self.options.hidden_bias],
+            FACTORED_MODES[self.options.recurrent_diagonal],
+            self.options.output_rank,
             *_kernel_outputs(params),
         )
+
+
+def _group_genes(mode, size):
+    """Return the genes a factored parameter group of ``size`` takes: none, shared or direct."""
+    return {"none": 0, "shared": 1, "direct": size}[mode]
+
+
+def _group_gradient(mode, gradient):
+    """Return the gradient over a factored group's genes of the gradient over its parameters."""
+    if mode == "direct":
+        return gradient
+    return np.sum(gradient, keepdims=True) if mode == "shared" else gradient[:0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,7 +115,10 @@ class SweepSpec:
     seeds: tuple
     axes: tuple
     fixed: tuple = ()
-    """(key, value, field) overrides of every cell (the ``[set]`` table, then ``[quick.set]``)."""
+    """(key, value, field) overrides of every cell (the ``[set]`` table)."""
+    final: tuple = ()
+    """Overrides applied after the axes' (``[quick.set]`` in a quick sweep: a quick look stays quick
+    whatever an axis sets, e.g. a per-condition generation budget)."""
     episodes: int = 1000
     """Probe episodes per world and run."""
     probe_seed: int = DEFAULT_PROBE_SEED
@@ -210,10 +213,11 @@ def load_sweep(path, seeds: str | None = None, quick: bool = False) -> SweepSpec
         quick_fixed = (("experiment.generations", 3, "quick.set.experiment.generations"),)
     quick_reader.finish()
     root.finish()
+    final = ()
     if quick:
         seed_list = seed_list[:quick_seeds]
         episodes = quick_episodes
-        fixed = fixed + quick_fixed
+        final = quick_fixed
     return SweepSpec(
         name=name,
         path=os.path.abspath(path),
@@ -221,6 +225,7 @@ def load_sweep(path, seeds: str | None = None, quick: bool = False) -> SweepSpec
         seeds=seed_list,
         axes=tuple(axes),
         fixed=fixed,
+        final=final,
         episodes=episodes,
         probe_seed=probe_seed,
         probes=tuple(probe_list),
@@ -349,6 +354,7 @@ def plan(spec: SweepSpec) -> list[Cell]:
             overrides = list(spec.fixed)
             for axis, i in zip(spec.axes, indices):
                 overrides += axis.overrides(i)
+            overrides += spec.final
             for seed in spec.seeds:
                 files = _resolve_cell(spec, overrides, seed, condition)
                 test_names = _validate_cell(spec, files, os.path.join(scratch, f"{len(cells)}"), condition, overrides)

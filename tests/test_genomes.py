@@ -16,6 +16,7 @@ from evosandbox.controller import ControllerParams
 from evosandbox.errors import ConfigError, FileFormatError
 from evosandbox.genomes import (
     ENCODINGS,
+    FACTORED_MODES,
     crossover_blend,
     crossover_uniform,
     flatten_params,
@@ -103,6 +104,9 @@ def reference_develop(encoding, genomes):
             12,
             encoding.options.input_rank,
             encoding.options.recurrent_rank,
+            FACTORED_MODES[encoding.options.hidden_bias],
+            FACTORED_MODES[encoding.options.recurrent_diagonal],
+            encoding.options.output_rank,
             *outputs,
         )
     else:
@@ -538,6 +542,29 @@ def test_funnel_width_presets_span_about_20x_to_200x_of_one_controller(family):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_factored_funnel_widths_span_about_20x_to_200x_of_the_32_unit_controller():
+    names = ("factored-large", "factored", "factored-small")
+    encodings = [
+        make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD) for name in names
+    ]
+    assert {encoding.controller_shape.parameter_count for encoding in encodings} == {19_971}
+    assert [encoding.genome_length for encoding in encodings] == [
+        6 * 58 + 32 + 2 * 32 * 8 + 32 * 3 + 3,  # 991: six terms, rank-8 recurrence
+        369,
+        58 + 1 + 1 + (32 + 3) + 3,  # 98: one term, shared bias and self-connection, rank-1 actions
+    ]
+    wide, middle, narrow = (encoding.compression_ratio for encoding in encodings)
+    assert 18 <= wide <= 25 and 50 <= middle <= 55 and 180 <= narrow <= 220
+    for encoding in encodings:
+        genomes = encoding.initial_genomes(2, np.random.default_rng(3))
+        developed = flatten_params(encoding.develop(genomes))
+        np.testing.assert_allclose(
+            developed, flatten_params(reference_develop(encoding, genomes)), rtol=1e-5, atol=1e-6
+        )
+        for row, genome in zip(developed, genomes):
+            np.testing.assert_allclose(row, factored_by_einsum(encoding, genome), rtol=1e-5, atol=1e-5)
+
+
 def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
     plain = make_encoding(tiny_spec("developmental", state_size=3, steps=2), TINY_WORLD)
     encoding = make_encoding(tiny_spec("developmental", state_size=3, steps=2, identity_features=2), TINY_WORLD)
@@ -556,7 +583,8 @@ def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
 def factored_by_einsum(encoding, genome):
     """Develop one factored genome by its definition (numpy, no kernel): the independent reference."""
     shape, view, hidden = encoding.controller_shape, encoding.view, encoding.controller_shape.hidden
-    rank, recurrent_rank = encoding.options.input_rank, encoding.options.recurrent_rank
+    options = encoding.options
+    rank, recurrent_rank, output_rank = options.input_rank, options.recurrent_rank, options.output_rank
     genes = genome.astype(np.float64) * encoding.gene_scales
     term = 2 * view + 12 + hidden
     terms = genes[: rank * term].reshape(rank, term)
@@ -566,16 +594,83 @@ def factored_by_einsum(encoding, genome):
     rest = genes[rank * term :]
     extras = shape.inputs - view * view * 12
     extra_weights, rest = rest[: extras * hidden].reshape(extras, hidden), rest[extras * hidden :]
-    bias, rest = rest[:hidden], rest[hidden:]
+
+    def group(rest, mode):
+        """Split off a group of ``hidden`` parameters grown as none / shared / direct."""
+        if mode == "direct":
+            return rest[:hidden], rest[hidden:]
+        if mode == "shared":
+            return np.full(hidden, rest[0]), rest[1:]
+        return np.zeros(hidden), rest
+
+    bias, rest = group(rest, options.hidden_bias)
     if shape.recurrent:
         left = rest[: hidden * recurrent_rank].reshape(hidden, recurrent_rank)
         right = rest[hidden * recurrent_rank : 2 * hidden * recurrent_rank].reshape(recurrent_rank, hidden)
-        recurrent, rest = (left @ right).reshape(-1), rest[2 * hidden * recurrent_rank :]
+        diagonal, rest = group(rest[2 * hidden * recurrent_rank :], options.recurrent_diagonal)
+        recurrent = (left @ right + np.diag(diagonal)).reshape(-1)
     else:
         recurrent = np.zeros(0)
-    outputs, output_bias = rest[: hidden * shape.outputs], rest[hidden * shape.outputs :]
+    if output_rank:
+        left = rest[: hidden * output_rank].reshape(hidden, output_rank)
+        right = rest[hidden * output_rank : output_rank * (hidden + shape.outputs)].reshape(output_rank, shape.outputs)
+        outputs, output_bias = (left @ right).reshape(-1), rest[output_rank * (hidden + shape.outputs) :]
+    else:
+        outputs, output_bias = rest[: hidden * shape.outputs], rest[hidden * shape.outputs :]
     assert output_bias.shape == (shape.outputs,)
     return np.concatenate([np.vstack([view_weights, extra_weights]).reshape(-1), bias, recurrent, outputs, output_bias])
+
+
+FACTORED_NARROW = {
+    "recurrent_rank": 0,
+    "recurrent_diagonal": '"shared"',
+    "hidden_bias": '"shared"',
+    "output_rank": 1,
+}
+FACTORED_VARIANTS = {
+    "default": {},
+    "narrow": FACTORED_NARROW,
+    "direct-diagonal": {"recurrent_diagonal": '"direct"', "hidden_bias": '"none"', "output_rank": 2},
+}
+"""The factored encoding's knobs beyond the ranks: the layout of genomes/factored.toml, the narrowest, a mixture."""
+
+
+@pytest.mark.parametrize("variant", sorted(FACTORED_VARIANTS))
+@pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
+def test_factored_variants_match_kernel_reference_and_einsum(recurrent, variant):
+    options = {"input_rank": 2, "recurrent_rank": 2, **FACTORED_VARIANTS[variant]}
+    encoding = make_encoding(tiny_spec("factored", recurrent, **options), TINY_WORLD)
+    genomes = encoding.initial_genomes(3, np.random.default_rng(9))
+    developed = flatten_params(encoding.develop(genomes))
+    reference = flatten_params(reference_develop(encoding, genomes))
+    np.testing.assert_allclose(developed, reference, rtol=1e-6, atol=1e-6)
+    for row, genome in zip(developed, genomes):
+        np.testing.assert_allclose(row, factored_by_einsum(encoding, genome), rtol=1e-5, atol=1e-6)
+    # Each knob changes the genome length by exactly the genes it documents.
+    plain = make_encoding(tiny_spec("factored", recurrent, input_rank=2, recurrent_rank=2), TINY_WORLD)
+    hidden, outputs = plain.controller_shape.hidden, plain.controller_shape.outputs
+    group = {'"none"': 0, '"shared"': 1, '"direct"': hidden}
+    saved = hidden - group[options.get("hidden_bias", '"direct"')]
+    if options.get("output_rank"):
+        saved += hidden * outputs - options["output_rank"] * (hidden + outputs)
+    if recurrent:
+        saved += 2 * hidden * (2 - options["recurrent_rank"]) - group[options.get("recurrent_diagonal", '"none"')]
+    assert plain.genome_length - encoding.genome_length == saved
+
+
+def test_factored_shared_groups_grow_one_value_and_none_grows_zero():
+    encoding = make_encoding(tiny_spec("factored", True, input_rank=1, **FACTORED_NARROW), TINY_WORLD)
+    params = encoding.develop(encoding.initial_genomes(2, np.random.default_rng(4)))
+    hidden = encoding.controller_shape.hidden
+    for bias in params.hidden_bias:
+        assert np.all(bias == bias[0]) and bias[0] != 0
+    for recurrent in params.recurrent_weights:
+        assert np.all(np.diag(recurrent) == recurrent[0, 0]) and recurrent[0, 0] != 0
+        assert np.all(recurrent[~np.eye(hidden, dtype=bool)] == 0)  # rank 0: no product
+    assert np.linalg.matrix_rank(params.output_weights[0]) == 1
+    none = make_encoding(tiny_spec("factored", True, hidden_bias='"none"', recurrent_rank=0), TINY_WORLD)
+    params = none.develop(none.initial_genomes(1, np.random.default_rng(4)))
+    assert not params.hidden_bias.any() and not params.recurrent_weights.any()
 
 
 @pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
@@ -610,9 +705,11 @@ def test_factored_preset_compresses_the_32_unit_controller_more_than_50x():
     assert encoding.compression_ratio > 50
 
 
+@pytest.mark.parametrize("variant", sorted(FACTORED_VARIANTS))
 @pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
-def test_factored_pullback_is_the_gradient_of_the_map(recurrent):
-    encoding = make_encoding(tiny_spec("factored", recurrent, input_rank=2, recurrent_rank=2), TINY_WORLD)
+def test_factored_pullback_is_the_gradient_of_the_map(recurrent, variant):
+    options = {"input_rank": 2, "recurrent_rank": 2, **FACTORED_VARIANTS[variant]}
+    encoding = make_encoding(tiny_spec("factored", recurrent, **options), TINY_WORLD)
     rng = np.random.default_rng(6)
     genome = rng.standard_normal(encoding.genome_length)
     weight_gradient = rng.standard_normal(encoding.controller_shape.parameter_count)

@@ -240,13 +240,19 @@ def test_a_bad_genome_preset_override_names_the_axis_field(tmp_path, capsys, val
 def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
     spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"))
     cells = sweep.plan(spec)
-    assert spec.seeds == (1, 2, 3) and len(cells) == 30
+    assert spec.seeds == (1, 2, 3) and len(cells) == 39
     encodings = {}
     for cell in cells:
         files = dict(cell.files)
         preset = tomllib.loads(files["genome.toml"])
         assert preset["name"] == dict(cell.values)["genome"]
-        assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
+        generations = tomllib.loads(files["experiment.toml"])["generations"]
+        if preset["encoding"] == "factored":
+            # The factored presets grow the 32-unit controller, in the budget its 54x preset needs.
+            assert preset["controller"] == {"hidden": 32, "recurrent": True} and generations == 500
+        else:
+            assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
+            assert generations == 200
         assert tomllib.loads(files["train.toml"])["name"] == "red-doors-train"
         encodings.setdefault(preset["encoding"], set()).add(preset["name"])
     assert {name: len(presets) for name, presets in encodings.items()} == {
@@ -254,7 +260,11 @@ def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
         "subspace": 3,
         "cppn": 3,
         "developmental": 3,
+        "factored": 3,
     }
+    # A quick look stays quick: [quick.set] applies after the axes' own generation budgets.
+    quick = sweep.plan(sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"), quick=True))
+    assert {tomllib.loads(dict(cell.files)["experiment.toml"])["generations"] for cell in quick} == {3}
 
 
 def test_results_csv_alone_lets_resume_skip_finished_cells(baseline, tmp_path):

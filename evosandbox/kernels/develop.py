@@ -532,13 +532,50 @@ def develop_subspace(
 # (forward f, lateral l, channel h, hidden m), and W[i, j, c, k] = sum_r f_r[i] l_r[j] h_r[c] m_r[k]
 # (Hitchcock 1927; Kolda and Bader 2009). Each term is one "feature" of the view, e.g. "red on
 # the left", written on one plane per channel (Pugh and Stanley 2013) and fed to every hidden unit
-# with its own loading. The recurrent weights are a rank-``recurrent_rank`` product U @ V; the
-# extra inputs (last action, last reward), the biases and the output weights have one gene each.
+# with its own loading. The extra inputs (last action, last reward) have one gene per weight.
+# The rest, in gene order (the narrow presets shrink it; genomes/factored.toml's layout is the
+# default of every knob):
+# - hidden biases: one gene each (FACTORED_DIRECT), one gene for all (FACTORED_SHARED) or none;
+# - recurrent weights: a rank-``recurrent_rank`` product U @ V (rank 0: none) plus a diagonal
+#   (self-connections) of one gene each, one shared gene or none;
+# - output weights: one gene each (``output_rank`` 0) or a rank-``output_rank`` product P @ Q;
+# - output biases: one gene each.
+
+FACTORED_NONE = 0
+FACTORED_SHARED = 1
+FACTORED_DIRECT = 2
+"""How a group of the factored encoding's parameters is grown: absent (zero), one gene for all, one gene each."""
+
+
+@jit
+def _low_rank_product(genes, first, rank, matrix):
+    """Fill ``matrix`` (n, m) with L @ R, L (n, rank) and R (rank, m) read from ``genes[first:]``; return the next gene."""
+    rows, columns = matrix.shape
+    right = first + rows * rank
+    for j in range(rows):
+        for k in range(columns):
+            total = 0.0
+            for t in range(rank):
+                total += genes[first + j * rank + t] * genes[right + t * columns + k]
+            matrix[j, k] = total
+    return right + rank * columns
 
 
 @jit
 def _develop_factored_one(
-    genes, view, channels, rank, recurrent_rank, inputs, hidden_bias, recurrent, outputs, output_bias
+    genes,
+    view,
+    channels,
+    rank,
+    recurrent_rank,
+    bias_mode,
+    diagonal_mode,
+    output_rank,
+    inputs,
+    hidden_bias,
+    recurrent,
+    outputs,
+    output_bias,
 ):
     """Develop one genome's scaled genes into its controller's arrays (inputs is (I, H), the rest flat or 2-D)."""
     hidden = hidden_bias.shape[0]
@@ -563,22 +600,30 @@ def _develop_factored_one(
             inputs[row, k] = genes[gene]
             gene += 1
     for k in range(hidden):
-        hidden_bias[k] = genes[gene]
-        gene += 1
+        if bias_mode == FACTORED_DIRECT:
+            hidden_bias[k] = genes[gene + k]
+        elif bias_mode == FACTORED_SHARED:
+            hidden_bias[k] = genes[gene]
+        else:
+            hidden_bias[k] = 0.0
+    gene += hidden if bias_mode == FACTORED_DIRECT else (1 if bias_mode == FACTORED_SHARED else 0)
     if recurrent.shape[0] > 0:
-        left = gene
-        right = gene + hidden * recurrent_rank
-        for j in range(hidden):
+        gene = _low_rank_product(genes, gene, recurrent_rank, recurrent)
+        if diagonal_mode == FACTORED_DIRECT:
             for k in range(hidden):
-                total = 0.0
-                for t in range(recurrent_rank):
-                    total += genes[left + j * recurrent_rank + t] * genes[right + t * hidden + k]
-                recurrent[j, k] = total
-        gene = right + recurrent_rank * hidden
-    for k in range(outputs.shape[0]):
-        for a in range(outputs.shape[1]):
-            outputs[k, a] = genes[gene]
+                recurrent[k, k] += genes[gene + k]
+            gene += hidden
+        elif diagonal_mode == FACTORED_SHARED:
+            for k in range(hidden):
+                recurrent[k, k] += genes[gene]
             gene += 1
+    if output_rank == 0:
+        for k in range(outputs.shape[0]):
+            for a in range(outputs.shape[1]):
+                outputs[k, a] = genes[gene]
+                gene += 1
+    else:
+        gene = _low_rank_product(genes, gene, output_rank, outputs)
     for a in range(output_bias.shape[0]):
         output_bias[a] = genes[gene]
         gene += 1
@@ -592,6 +637,9 @@ def develop_factored(
     channels,
     rank,
     recurrent_rank,
+    bias_mode,
+    diagonal_mode,
+    output_rank,
     input_weights,
     hidden_bias,
     recurrent_weights,
@@ -611,7 +659,19 @@ def develop_factored(
         biases = np.empty(hidden)
         action_biases = np.empty(output_bias.shape[1])
         _develop_factored_one(
-            genes, view, channels, rank, recurrent_rank, inputs, biases, recurrent, outputs, action_biases
+            genes,
+            view,
+            channels,
+            rank,
+            recurrent_rank,
+            bias_mode,
+            diagonal_mode,
+            output_rank,
+            inputs,
+            biases,
+            recurrent,
+            outputs,
+            action_biases,
         )
         input_weights[p] = inputs
         hidden_bias[p] = biases
