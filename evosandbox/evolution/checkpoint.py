@@ -67,13 +67,27 @@ def write_checkpoint(path, state):
 
 def checkpoint_bytes(state):
     """Return the pickled checkpoint of ``state`` (what write_checkpoint writes)."""
-    payload = {
+    return pickle_checkpoint(checkpoint_payload(state))
+
+
+def checkpoint_payload(state):
+    """Return what a checkpoint of ``state`` pickles, taken now.
+
+    It shares no container the loop changes in place with ``state`` (the validated and tested
+    tables are copied), so while the algorithm's state stays as it is
+    (``AlgorithmState.checkpoint_later``), pickling it later gives the bytes of pickling it now.
+    """
+    return {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "software_version": __version__,
         "state": _without_genomes(state),
         "numpy_random_state": np.random.get_state(),
     }
+
+
+def pickle_checkpoint(payload):
+    """Return the checkpoint bytes of a ``checkpoint_payload``."""
     return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -91,6 +105,7 @@ def _without_genomes(state):
         (int(member.id), int(member.origin), tuple(member.fitness.values)) for member in state.hall_of_fame
     ]
     stripped.champion = (state.champion[0], None)
+    stripped.validated, stripped.tested = dict(state.validated), dict(state.tested)
     return stripped
 
 

@@ -83,9 +83,17 @@ class Recorder:
     or checkpoint is written after it.
     """
 
-    def __init__(self, writer, checkpoint_path):
-        """Set up the instance."""
+    def __init__(self, writer, checkpoint_path, open_files=None):
+        """Set up the instance.
+
+        ``writer``: the RunWriter; or None and ``open_files``, a function that creates the
+        run's files and returns their RunWriter, which the first ``start`` calls on the thread
+        (a new run's files are made while its first generation plays; an error comes back at
+        the next ``submit`` or ``wait``, like a write's).
+        """
         self.writer = writer
+        """The RunWriter (None until ``open_files`` made it)."""
+        self._open = open_files
         self.checkpoint_path = checkpoint_path
         self.seconds = 0.0
         """Time the thread spent writing (overlapped with the loop)."""
@@ -97,19 +105,35 @@ class Recorder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evosandbox-recorder")
 
     def submit(self, record, checkpoint):
-        """Wait for the previous generation, then queue ``record`` and the ``checkpoint`` bytes."""
+        """Wait for the previous generation, then queue ``record`` and the ``checkpoint`` (its bytes,
+        or a function that returns them, called on the thread)."""
         self.wait()
         self._pending = (record, checkpoint)
 
     def start(self):
-        """Start writing the queued generation, if any."""
-        if self._pending is not None and self._future is None:
+        """Start making the files, if not yet made, else writing the queued generation, if any."""
+        if self._future is not None:
+            return
+        if self._open is not None:
+            self._future = self._executor.submit(self._make_files, self._open)
+            self._open = None
+        elif self._pending is not None:
             arguments, self._pending = self._pending, None
             self._future = self._executor.submit(self._write, *arguments)
 
     def wait(self):
         """Write the queued generation, wait until it is written; raise the thread's error, if any."""
         self.start()
+        self._finish()
+        if self._pending is not None and self._error is None:  # queued behind the files' making
+            self.start()
+            self._finish()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _finish(self):
+        """Wait for the job in flight, if any."""
         future, self._future = self._future, None
         if future is not None:
             interrupted = False
@@ -122,9 +146,6 @@ class Recorder:
                     interrupted = True
             if interrupted:
                 raise KeyboardInterrupt
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
 
     def close(self):
         """Write what is queued, wait for it (raising its error, if any) and end the thread."""
@@ -133,8 +154,25 @@ class Recorder:
         finally:
             self._executor.shutdown(wait=True)
 
+    def _make_files(self, open_files):
+        """Create the run's files (runs on the thread)."""
+
+        def make():
+            self.writer = open_files()
+
+        self._run(make)
+
     def _write(self, record, checkpoint):
         """Append the rows, flush, then replace the checkpoint (runs on the thread)."""
+
+        def write():
+            self.writer.append(record)
+            write_checkpoint_bytes(self.checkpoint_path, checkpoint() if callable(checkpoint) else checkpoint)
+
+        self._run(write)
+
+    def _run(self, job):
+        """Run one job of the thread, keeping its error for the main thread and counting its seconds."""
         # The loop starts the thread just before the kernel call; a writer that took the GIL
         # and the CPU at once held the main thread in the call's preparation, about 5 ms a
         # generation (measured: 5.1 ms median at 129 x 64 episodes with one core busy, 0.2 ms
@@ -142,8 +180,7 @@ class Recorder:
         time.sleep(_START_PAUSE)
         started = time.perf_counter()
         try:
-            self.writer.append(record)
-            write_checkpoint_bytes(self.checkpoint_path, checkpoint)
+            job()
         except BaseException as error:  # handed to the main thread
             self._error = error
         finally:

@@ -49,6 +49,11 @@ class AlgorithmParameters:
 class AlgorithmState:
     """Base of an algorithm's state: what a checkpoint keeps of it (by default, everything)."""
 
+    checkpoint_later = False
+    """Whether what ``without_genomes`` returns stays unchanged by later asks and tells (a tell
+    returns a new state with new arrays), so that its checkpoint may be pickled later, on the
+    run's writer thread; otherwise the loop pickles it at once."""
+
     def without_genomes(self):
         """Return this state with genomes that the run file holds replaced by their ids."""
         return self

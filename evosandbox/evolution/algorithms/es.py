@@ -36,6 +36,10 @@ class EsState(AlgorithmState):
     """Id of an individual whose genome equals the mean exactly (-1: the mean is new)."""
     generation: int = 0
 
+    # A tell returns a new EsState with new arrays (the first takes a copy of the best
+    # founder); nothing changes one in place, so its checkpoint is pickled on the writer thread.
+    checkpoint_later = True
+
 
 class EvolutionStrategy(Algorithm):
     """Natural evolution strategy (Salimans et al. 2017) for large genomes such as direct ones.
