@@ -18,6 +18,11 @@ Structures (V = 7 view, C = 12 channels, H hidden units; W the input weights (V,
   multispatial-dct    per channel its own 3-D DCT over (forward, lateral, hidden) (Pugh and Stanley 2013)
   cp-R                W = sum of R separable terms forward x lateral x channel x hidden (CP)
   factored-HhRrQq     cp-R for an H-unit controller, recurrent weights of rank Q, the rest direct
+  cppn-separable-...  a CPPN queried per point of the four axes paints 3 CP terms and the rest (32 units):
+                      KaxB = a first-layer and b second-layer nodes, -onehot the channel as one-hot inputs
+  developmental-separable-...  cells on the axes grow states; 3 CP terms and the rest read out (32 units):
+                      sSiI = S-number states, I identity features, -onehot channel one-hot features,
+                      -steps0 no growth steps
 """
 
 import argparse
@@ -32,6 +37,7 @@ import evosandbox.distill as distill
 from evosandbox.agents import resolve_agent
 from evosandbox.config import load_world
 from evosandbox.controller import ControllerParams, ControllerShape
+from evosandbox.genomes import sheet_neighbours
 from evosandbox.simulate import level_seeds_for
 
 VIEW, CHANNELS, OUTPUTS = 7, 12, 3
@@ -236,6 +242,371 @@ class Factored(Structure):
         )
 
 
+def activation(kind, value):
+    """Return (f(value), f'(value)) of CPPN activation ``kind`` in the kernels' smooth forms (kernels/develop.py)."""
+    if kind == 0:  # smooth_sine
+        turns = value / (2 * math.pi)
+        angle = (turns - np.floor(turns + 0.5)) * (2 * math.pi)
+        estimate = (4 / math.pi) * angle - (4 / math.pi**2) * angle * np.abs(angle)
+        derivative = (1 + 0.225 * (2 * np.abs(estimate) - 1)) * (4 / math.pi - (8 / math.pi**2) * np.abs(angle))
+        return estimate + 0.225 * (estimate * np.abs(estimate) - estimate), derivative
+    if kind == 1:  # smooth_gaussian
+        base = 1 + value * value / 16
+        return base**-16, -2 * value * base**-17
+    if kind == 2:  # smooth_tanh
+        clamped = np.clip(value, -3, 3)
+        square = clamped * clamped
+        denominator = 27 + 9 * square
+        derivative = ((27 + 3 * square) * denominator - clamped * (27 + square) * 18 * clamped) / denominator**2
+        return clamped * (27 + square) / denominator, np.where(np.abs(value) < 3, derivative, 0.0)
+    return np.abs(value), np.sign(value)
+
+
+def layer(pre):
+    """Apply the activation cycle (column k uses kind k % 4) to (points, nodes); return values and derivatives."""
+    values, derivatives = np.empty_like(pre), np.empty_like(pre)
+    for k in range(pre.shape[1]):
+        values[:, k], derivatives[:, k] = activation(k % 4, pre[:, k])
+    return values, derivatives
+
+
+def axis_points(hidden):
+    """Return (coordinates (N, 2), axis (N,)) of the separable substrate's points: forward, lateral, channel, hidden.
+
+    Every axis coordinate lies in [-1, 1]: forward 1 at the farthest row, lateral -1 at the left,
+    channel -1 for channel 0; hidden units on the row-by-row sheet of genomes.hidden_sheet.
+    """
+    columns = math.ceil(math.sqrt(hidden))
+    rows = math.ceil(hidden / columns)
+    points = [((VIEW - 1 - i) / (VIEW - 1) * 2 - 1, 0.0) for i in range(VIEW)]
+    points += [((j - VIEW // 2) / (VIEW // 2), 0.0) for j in range(VIEW)]
+    points += [(c / (CHANNELS - 1) * 2 - 1, 0.0) for c in range(CHANNELS)]
+    for unit in range(hidden):
+        row, column = divmod(unit, columns)
+        x = -1 + 2 * column / (columns - 1) if columns > 1 else 0.0
+        y = -1 + 2 * row / (rows - 1) if rows > 1 else 0.0
+        points.append((x, y))
+    axis = np.repeat(np.arange(4), [VIEW, VIEW, CHANNELS, hidden])
+    return np.array(points), axis
+
+
+class SeparableCp(Structure):
+    """The shared last step of the separable substrates: per-point head values -> controller parameters.
+
+    ``heads`` (N points, R + 2Q + A + 1): heads 0..R-1 are the CP factor of term r on whatever axis
+    the point lies on; on hidden points heads R..R+2Q-1 are the recurrent factors U, V, the next A
+    the output weights, the last the hidden bias. Output biases are genes.
+    """
+
+    def setup_cp(self, hidden, terms, recurrent_rank):
+        """Fix the sizes and scales of the CP assembly."""
+        self.hidden, self.terms, self.recurrent_rank = hidden, terms, recurrent_rank
+        self.head_count = terms + 2 * recurrent_rank + OUTPUTS + 1
+        self.input_scale = 0.25 / math.sqrt(terms)
+        self.recurrent_scale = 0.5 / math.sqrt(hidden) / math.sqrt(recurrent_rank)
+        self.output_scale = 1 / math.sqrt(hidden)
+        self.slices = np.cumsum([0, VIEW, VIEW, CHANNELS, hidden])
+
+    def axis_heads(self, heads, axis):
+        """Return head values (points on ``axis``, heads)."""
+        return heads[self.slices[axis] : self.slices[axis + 1]]
+
+    def assemble(self, heads, output_bias):
+        """Return the flat parameters from per-point head values."""
+        r, q = self.terms, self.recurrent_rank
+        forward, lateral, channel, loading = (self.axis_heads(heads, a)[:, :r] for a in range(4))
+        hidden = self.axis_heads(heads, 3)
+        weights = self.input_scale * np.einsum("ir,jr,cr,kr->ijck", forward, lateral, channel, loading)
+        recurrent = self.recurrent_scale * hidden[:, r : r + q] @ hidden[:, r + q : r + 2 * q].T
+        outputs = self.output_scale * hidden[:, r + 2 * q : r + 2 * q + OUTPUTS]
+        return np.concatenate(
+            [weights.reshape(-1), 0.5 * hidden[:, -1], recurrent.reshape(-1), outputs.reshape(-1), 0.5 * output_bias]
+        )
+
+    def head_gradient(self, heads, gradient):
+        """Return (gradient over the head values (N, heads), gradient over the output-bias genes)."""
+        r, q, h = self.terms, self.recurrent_rank, self.hidden
+        forward, lateral, channel, loading = (self.axis_heads(heads, a)[:, :r] for a in range(4))
+        hidden = self.axis_heads(heads, 3)
+        weight_gradient = self.input_scale * gradient[: VIEW_INPUTS * h].reshape(VIEW, VIEW, CHANNELS, h)
+        result = np.zeros_like(heads)
+        profiles = (
+            np.einsum("ijck,jr,cr,kr->ir", weight_gradient, lateral, channel, loading),
+            np.einsum("ijck,ir,cr,kr->jr", weight_gradient, forward, channel, loading),
+            np.einsum("ijck,ir,jr,kr->cr", weight_gradient, forward, lateral, loading),
+            np.einsum("ijck,ir,jr,cr->kr", weight_gradient, forward, lateral, channel),
+        )
+        for a in range(4):
+            result[self.slices[a] : self.slices[a + 1], :r] = profiles[a]
+        other = gradient[VIEW_INPUTS * h :]
+        first = self.slices[3]
+        result[first:, -1] = 0.5 * other[:h]
+        recurrent_gradient = self.recurrent_scale * other[h : h + h * h].reshape(h, h)
+        result[first:, r : r + q] = recurrent_gradient @ hidden[:, r + q : r + 2 * q]
+        result[first:, r + q : r + 2 * q] = recurrent_gradient.T @ hidden[:, r : r + q]
+        result[first:, r + 2 * q : r + 2 * q + OUTPUTS] = self.output_scale * other[
+            h + h * h : h + h * h + h * OUTPUTS
+        ].reshape(h, OUTPUTS)
+        return result, 0.5 * other[-OUTPUTS:]
+
+
+class SeparableCppn(SeparableCp):
+    """A CPPN queried once per axis point (coordinate, axis) whose heads are the CP factors and per-unit weights.
+
+    Inputs z = (u, v, forward?, lateral?, channel?, hidden?, 1[, channel one-hot]); a first layer
+    of ``first`` nodes act(W1 z), an optional second of ``second`` nodes act(W2 [h1, 1]), linear heads
+    of [h1, h2, 1] (SeparableCp). Activations cycle sine, gaussian, tanh, abs.
+    """
+
+    def __init__(self, hidden=32, terms=3, recurrent_rank=1, first=8, second=8, one_hot=False):
+        self.setup_cp(hidden, terms, recurrent_rank)
+        self.first, self.second = first, second
+        coordinates, axis = axis_points(hidden)
+        columns = [coordinates, np.eye(4)[axis], np.ones((len(axis), 1))]
+        if one_hot:
+            channel_one_hot = np.zeros((len(axis), CHANNELS))
+            channel_one_hot[axis == 2] = np.eye(CHANNELS)
+            columns.append(channel_one_hot)
+        self.inputs = np.hstack(columns)
+        dimensions = self.inputs.shape[1]
+        width = first + second + 1
+        self.sizes = (first * dimensions, second * (first + 1) if second else 0, self.head_count * width, OUTPUTS)
+        input_scale = np.r_[3.0, 3.0, 2.0, 2.0, 2.0, 2.0, 1.0, np.full(dimensions - 7, 1.0)]
+        self.gene_scales = np.concatenate(
+            [
+                np.tile(input_scale, first),
+                np.full(self.sizes[1], 1.5 / math.sqrt(first + 1)),
+                np.full(self.sizes[2], 0.7 / math.sqrt(width)),
+                np.ones(OUTPUTS),
+            ]
+        )
+        self.genome_length = len(self.gene_scales)
+
+    def split(self, genome):
+        """Return (W1, W2, heads matrix, output-bias genes) of scaled genes."""
+        genes = genome * self.gene_scales
+        cuts = np.cumsum(self.sizes)
+        first = genes[: cuts[0]].reshape(self.first, -1)
+        second = genes[cuts[0] : cuts[1]].reshape(self.second, self.first + 1)
+        heads = genes[cuts[1] : cuts[2]].reshape(self.head_count, -1)
+        return first, second, heads, genes[cuts[2] :]
+
+    def forward(self, genome):
+        """Return every intermediate of one genome's CPPN over the points."""
+        first, second, heads, output_bias = self.split(genome)
+        one, first_derivative = layer(self.inputs @ first.T)
+        ones = np.ones((len(one), 1))
+        if self.second:
+            two, second_derivative = layer(np.hstack([one, ones]) @ second.T)
+        else:
+            two, second_derivative = np.zeros((len(one), 0)), np.zeros((len(one), 0))
+        features = np.hstack([one, two, ones])
+        return first, second, heads, output_bias, one, first_derivative, two, second_derivative, features
+
+    def parameters(self, genome):
+        """Return the flat parameters of one genome."""
+        *_, heads, output_bias, _, _, _, _, features = self.forward(genome)
+        return self.assemble(features @ heads.T, output_bias)
+
+    def pullback(self, genome, gradient):
+        """Return the genome gradient of a parameter gradient (backpropagation through the CPPN)."""
+        first, second, heads, output_bias, one, first_derivative, two, second_derivative, features = self.forward(
+            genome
+        )
+        head_values = features @ heads.T
+        head_gradient, bias_gradient = self.head_gradient(head_values, gradient)
+        heads_gradient = head_gradient.T @ features
+        feature_gradient = head_gradient @ heads
+        one_gradient = feature_gradient[:, : self.first]
+        parts = []
+        if self.second:
+            pre_two = feature_gradient[:, self.first : self.first + self.second] * second_derivative
+            second_gradient = pre_two.T @ np.hstack([one, np.ones((len(one), 1))])
+            one_gradient = one_gradient + pre_two @ second[:, : self.first]
+            parts.append(second_gradient.reshape(-1))
+        first_gradient = (one_gradient * first_derivative).T @ self.inputs
+        flat = np.concatenate([first_gradient.reshape(-1), *parts, heads_gradient.reshape(-1), bias_gradient])
+        return flat * self.gene_scales
+
+
+class SeparableDevelopmental(SeparableCp):
+    """Cells along each axis (forward, lateral, channel, hidden, action) grow states; CP factors are read out.
+
+    Positional features (u, v, forward?, lateral?, channel?, hidden?, action?, 1) and ``identity``
+    fixed random features seed the states (tanh of a seed map); ``steps`` growth steps
+    s <- (1 - rate) s + rate tanh(W_self s + W_nbr mean(neighbours) + b) along the axes' chains (view
+    axes), none (channels), the sheet (hidden) and among actions; head h on a point is
+    P_h . [s, 1] for the axis's own read-out P (terms) or the hidden read-outs, except that the
+    recurrent and output weights are bilinear forms s_j R s_k, s_k R s_a (action cells) as in the
+    developmental encoding, and output biases u . s_a + u0.
+    """
+
+    def __init__(self, hidden=32, terms=3, state=6, identity=8, steps=2, rate=0.5, seed=0, one_hot=False):
+        self.setup_cp(hidden, terms, 1)
+        self.state, self.steps, self.rate = state, steps, rate
+        coordinates, axis = axis_points(hidden)
+        actions = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # left, right, forward (where they point)
+        coordinates = np.vstack([coordinates, actions])
+        axis = np.r_[axis, np.full(OUTPUTS, 4)]
+        cells = len(axis)
+        rng = np.random.default_rng([seed, identity])
+        columns = [coordinates, np.eye(5)[axis], np.ones((cells, 1)), rng.standard_normal((cells, identity))]
+        if one_hot:
+            channel_one_hot = np.zeros((cells, CHANNELS))
+            channel_one_hot[axis == 2] = np.eye(CHANNELS)
+            columns.append(channel_one_hot)
+        self.features = np.hstack(columns).T  # (F, cells)
+        mean = np.zeros((cells, cells))
+        offsets = np.cumsum([0, VIEW, VIEW, CHANNELS, hidden, OUTPUTS])
+        for a in (0, 1):
+            for i in range(VIEW):
+                for other in (i - 1, i + 1):
+                    if 0 <= other < VIEW:
+                        mean[offsets[a] + i, offsets[a] + other] = 1
+        for unit, others in enumerate(sheet_neighbours(hidden)):
+            mean[offsets[3] + unit, offsets[3] + np.array(others, dtype=int)] = 1
+        mean[offsets[4] :, offsets[4] :] = 1 - np.eye(OUTPUTS)
+        counts = mean.sum(axis=1, keepdims=True)
+        self.mean = mean / np.maximum(counts, 1)
+        self.offsets = offsets
+        s, f = state, self.features.shape[0]
+        read_out = 1 / math.sqrt(state)
+        self.sizes = (s * f, s * s, s * s, s, 4 * terms * (s + 1), s * s, s * s, s + 1, s + 1)
+        self.gene_scales = np.concatenate(
+            [
+                np.full(s * f, 1.5 / math.sqrt(f)),
+                np.full(2 * s * s, 1.5 / math.sqrt(2 * s)),
+                np.full(s, 0.5),
+                np.full(4 * terms * (s + 1), 2.0 / math.sqrt(s + 1)),
+                np.full(2 * s * s, 2 * read_out),
+                np.full(2 * (s + 1), 3 * read_out),
+            ]
+        )
+        self.genome_length = len(self.gene_scales)
+
+    def split(self, genome):
+        """Return the scaled gene blocks."""
+        genes = genome * self.gene_scales
+        cuts = np.cumsum([0, *self.sizes])
+        blocks = [genes[cuts[k] : cuts[k + 1]] for k in range(len(self.sizes))]
+        s = self.state
+        seed, own, neighbour, bias, factors, recurrent, outputs, hidden_bias, output_bias = blocks
+        return (
+            seed.reshape(s, -1),
+            own.reshape(s, s),
+            neighbour.reshape(s, s),
+            bias,
+            factors.reshape(4, self.terms, s + 1),
+            recurrent.reshape(s, s),
+            outputs.reshape(s, s),
+            hidden_bias,
+            output_bias,
+        )
+
+    def grow(self, genome):
+        """Return (states after every step, update pre-activations, seed pre-activation)."""
+        seed, own, neighbour, bias, *_ = self.split(genome)
+        seed_pre = seed @ self.features
+        states = [activation(2, seed_pre)[0]]
+        updates = []
+        for _ in range(self.steps):
+            current = states[-1]
+            update = own @ current + neighbour @ (current @ self.mean.T) + bias[:, None]
+            updates.append(update)
+            states.append((1 - self.rate) * current + self.rate * activation(2, update)[0])
+        return states, updates, seed_pre
+
+    def heads(self, genome, final):
+        """Return the head values (points, heads) and the cells' extended states [s, 1]."""
+        factors = self.split(genome)[4]
+        extended = np.vstack([final, np.ones((1, final.shape[1]))])  # (S + 1, cells)
+        o = self.offsets
+        heads = np.zeros((o[4], self.head_count))
+        for a in range(4):
+            heads[o[a] : o[a + 1], : self.terms] = (factors[a] @ extended[:, o[a] : o[a + 1]]).T
+        return heads, extended
+
+    def parameters(self, genome):
+        """Return the flat parameters of one genome."""
+        states, _, _ = self.grow(genome)
+        final = states[-1]
+        _, _, _, _, _, recurrent, outputs, hidden_bias, output_bias = self.split(genome)
+        heads, extended = self.heads(genome, final)
+        o, r = self.offsets, self.terms
+        hidden_states, action_states = final[:, o[3] : o[4]], final[:, o[4] :]
+        forward, lateral, channel, loading = (self.axis_heads(heads, a)[:, :r] for a in range(4))
+        weights = self.input_scale * np.einsum("ir,jr,cr,kr->ijck", forward, lateral, channel, loading)
+        recurrent_weights = self.recurrent_scale * hidden_states.T @ recurrent @ hidden_states
+        output_weights = self.output_scale * hidden_states.T @ outputs @ action_states
+        return np.concatenate(
+            [
+                weights.reshape(-1),
+                0.5 * (hidden_bias @ extended[:, o[3] : o[4]]),
+                recurrent_weights.reshape(-1),
+                output_weights.reshape(-1),
+                0.5 * (output_bias @ extended[:, o[4] :]),
+            ]
+        )
+
+    def pullback(self, genome, gradient):
+        """Return the genome gradient of a parameter gradient (backpropagation through the growth steps)."""
+        states, updates, seed_pre = self.grow(genome)
+        final = states[-1]
+        seed, own, neighbour, bias, factors, recurrent, outputs, hidden_bias, output_bias = self.split(genome)
+        heads, extended = self.heads(genome, final)
+        o, r, h = self.offsets, self.terms, self.hidden
+        head_gradient, _ = self.head_gradient(heads, gradient)
+        state_gradient = np.zeros_like(final)
+        factor_gradient = np.zeros_like(factors)
+        for a in range(4):
+            block = head_gradient[o[a] : o[a + 1], :r]  # (points, R)
+            factor_gradient[a] = block.T @ extended[:, o[a] : o[a + 1]].T
+            state_gradient[:, o[a] : o[a + 1]] += (block @ factors[a][:, : self.state]).T
+        other = gradient[VIEW_INPUTS * h :]
+        hidden_states, action_states = final[:, o[3] : o[4]], final[:, o[4] :]
+        bias_gradient = 0.5 * other[:h]
+        recurrent_gradient = self.recurrent_scale * other[h : h + h * h].reshape(h, h)
+        output_gradient = self.output_scale * other[h + h * h : h + h * h + h * OUTPUTS].reshape(h, OUTPUTS)
+        action_bias_gradient = 0.5 * other[-OUTPUTS:]
+        hidden_bias_genes = extended[:, o[3] : o[4]] @ bias_gradient
+        output_bias_genes = extended[:, o[4] :] @ action_bias_gradient
+        state_gradient[:, o[3] : o[4]] += np.outer(hidden_bias[: self.state], bias_gradient)
+        state_gradient[:, o[4] :] += np.outer(output_bias[: self.state], action_bias_gradient)
+        recurrent_genes = hidden_states @ recurrent_gradient @ hidden_states.T
+        state_gradient[:, o[3] : o[4]] += recurrent @ hidden_states @ recurrent_gradient.T
+        state_gradient[:, o[3] : o[4]] += recurrent.T @ hidden_states @ recurrent_gradient
+        output_genes = hidden_states @ output_gradient @ action_states.T
+        state_gradient[:, o[3] : o[4]] += outputs @ action_states @ output_gradient.T
+        state_gradient[:, o[4] :] += outputs.T @ hidden_states @ output_gradient
+        own_gradient, neighbour_gradient = np.zeros_like(own), np.zeros_like(neighbour)
+        rule_bias_gradient = np.zeros_like(bias)
+        for step in reversed(range(self.steps)):
+            current = states[step]
+            update_gradient = state_gradient * self.rate * activation(2, updates[step])[1]
+            messages = current @ self.mean.T
+            own_gradient += update_gradient @ current.T
+            neighbour_gradient += update_gradient @ messages.T
+            rule_bias_gradient += update_gradient.sum(axis=1)
+            state_gradient = (
+                (1 - self.rate) * state_gradient + own.T @ update_gradient + (neighbour.T @ update_gradient) @ self.mean
+            )
+        seed_gradient = (state_gradient * activation(2, seed_pre)[1]) @ self.features.T
+        flat = np.concatenate(
+            [
+                seed_gradient.reshape(-1),
+                own_gradient.reshape(-1),
+                neighbour_gradient.reshape(-1),
+                rule_bias_gradient,
+                factor_gradient.reshape(-1),
+                recurrent_genes.reshape(-1),
+                output_genes.reshape(-1),
+                hidden_bias_genes,
+                output_bias_genes,
+            ]
+        )
+        return flat * self.gene_scales
+
+
 def koutnik_dct(counts):
     """Return the basis: each weight matrix's coefficients fill the lowest frequencies (by index sum) of its own DCT."""
     blocks = ((VIEW, VIEW, CHANNELS, 8), (8,), (8, 8), (8, OUTPUTS), (OUTPUTS,))
@@ -288,6 +659,15 @@ STRUCTURES = {
     "cp-2-rest28": lambda: Factored(2, rest=rest_basis(28)),
     "factored-h8r2q1": lambda: Factored(2, 8, 1),
     "factored-h32r3q1": lambda: Factored(3, 32, 1),
+    "cppn-separable-k8x8": lambda: SeparableCppn(32, 3, 1, 8, 8),
+    "cppn-separable-k8x8-onehot": lambda: SeparableCppn(32, 3, 1, 8, 8, one_hot=True),
+    "cppn-separable-k16": lambda: SeparableCppn(32, 3, 1, 16, 0),
+    "developmental-separable-s6i8": lambda: SeparableDevelopmental(32, 3, 6, 8),
+    "developmental-separable-s6i16": lambda: SeparableDevelopmental(32, 3, 6, 16),
+    "developmental-separable-s6i8-steps0": lambda: SeparableDevelopmental(32, 3, 6, 8, steps=0),
+    "developmental-separable-s6i4-onehot": lambda: SeparableDevelopmental(32, 3, 6, 4, one_hot=True),
+    "developmental-separable-s6i4-onehot-steps4": lambda: SeparableDevelopmental(32, 3, 6, 4, steps=4, one_hot=True),
+    "developmental-separable-s6i4-onehot-steps8": lambda: SeparableDevelopmental(32, 3, 6, 4, steps=8, one_hot=True),
 }
 """Every structure measured, by name (the README's funnel section lists their figures)."""
 

@@ -99,16 +99,33 @@ class DirectOptions:
     """Options of the direct encoding (it has none beyond the controller's weight scales)."""
 
 
+SUBSTRATES = ("connections", "separable")
+"""How a cppn or developmental encoding paints the weights: ``connections`` queries every connection
+from its two neurons (the original substrates); ``separable`` paints points on the view's forward,
+lateral and channel axes and the hidden sheet, and the input weights are a sum of separable terms."""
+
+
 @dataclass(frozen=True)
 class CppnOptions:
     """Size and expression threshold of the CPPN (the funnel width knobs)."""
 
     feature_nodes: int = 8
-    """Nodes of the first layer, each a function of one neuron's coordinates."""
+    """Nodes of the first layer, each a function of one neuron's coordinates (separable: of one point's)."""
     pair_nodes: int = 8
-    """Nodes of the second layer, each a function of both neurons of a connection."""
+    """Nodes of the second layer, each a function of both neurons of a connection (separable: of the
+    first layer at one point; 0 leaves the second layer out)."""
     threshold: float = 0.2
-    """Connections whose CPPN output magnitude is below this are not expressed (weight 0)."""
+    """Connections whose CPPN output magnitude is below this are not expressed (weight 0); not used by
+    the separable substrate."""
+    substrate: str = "connections"
+    """``connections`` (HyperNEAT's query per connection) or ``separable`` (a query per axis point)."""
+    terms: int = 3
+    """Separable substrate: CPPN outputs that are CP terms (features of the view) of the input weights."""
+    recurrent_rank: int = 1
+    """Separable substrate: rank of the painted recurrent weights U V^T."""
+    channel_one_hot: bool = False
+    """Separable substrate: give the CPPN the observation channel as a one-hot input beside its
+    coordinate (one input plane per channel, after Pugh and Stanley 2013)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,15 @@ class DevelopmentalOptions:
     diversity. 0 (the default) is the original program."""
     identity_seed: int = 0
     """Seeds the identity features (part of the encoding, like the substrate)."""
+    substrate: str = "connections"
+    """``connections`` (every neuron a cell; weights from pairs of states) or ``separable`` (cells on
+    the view's forward, lateral and channel axes, the hidden sheet and the actions; the input
+    weights a sum of separable terms read out from the axes' states)."""
+    terms: int = 3
+    """Separable substrate: CP terms (features of the view) read out for the input weights."""
+    channel_one_hot: bool = False
+    """Separable substrate: the channel cells' features include the channel as a one-hot (one
+    seed-map column per channel, after Pugh and Stanley 2013's one plane per channel)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +287,7 @@ def make_encoding(genome_spec, world_spec):
     Returns:
         An Encoding (a registered subclass).
     """
-    return ENCODINGS[genome_spec.encoding](genome_spec, world_spec)
+    return ENCODINGS[genome_spec.encoding].variant(genome_spec.options)(genome_spec, world_spec)
 
 
 def controller_shape_for(genome_spec, world_spec):
@@ -284,6 +310,22 @@ def hidden_sheet(hidden):
         positions[unit, 0] = -1.0 + 2.0 * column / (columns - 1) if columns > 1 else 0.0
         positions[unit, 1] = -1.0 + 2.0 * row / (rows - 1) if rows > 1 else 0.0
     return positions
+
+
+def sheet_neighbours(hidden):
+    """Return each hidden unit's neighbours on ``hidden_sheet`` (above, below, left, right), as unit indices."""
+    columns = math.ceil(math.sqrt(hidden))
+    neighbours = []
+    for unit in range(hidden):
+        row, column = divmod(unit, columns)
+        cell = []
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            other_row, other_column = row + dr, column + dc
+            other = other_row * columns + other_column
+            if 0 <= other_column < columns and other_row >= 0 and 0 <= other < hidden:
+                cell.append(other)
+        neighbours.append(cell)
+    return neighbours
 
 
 def _action_position(action):
@@ -421,6 +463,11 @@ class Encoding:
     def parse_options(cls, reader):
         """Read this encoding's options table from a preset."""
         return cls.options_class()
+
+    @classmethod
+    def variant(cls, options):
+        """Return the class that develops genomes with these options (a substrate may have its own)."""
+        return cls
 
     @property
     def compression_ratio(self):
@@ -560,11 +607,26 @@ class CppnEncoding(Encoding):
     def parse_options(cls, reader):
         """Read the [cppn] table."""
         defaults = CppnOptions()
+        substrate = reader.string("substrate", defaults.substrate, choices=SUBSTRATES)
+        if substrate == "separable":
+            return CppnOptions(
+                feature_nodes=reader.integer("feature_nodes", defaults.feature_nodes, minimum=1, maximum=256),
+                pair_nodes=reader.integer("pair_nodes", defaults.pair_nodes, minimum=0, maximum=256),
+                substrate=substrate,
+                terms=reader.integer("terms", defaults.terms, minimum=1, maximum=64),
+                recurrent_rank=reader.integer("recurrent_rank", defaults.recurrent_rank, minimum=1, maximum=64),
+                channel_one_hot=reader.boolean("channel_one_hot", defaults.channel_one_hot),
+            )
         return CppnOptions(
             feature_nodes=reader.integer("feature_nodes", defaults.feature_nodes, minimum=1, maximum=256),
             pair_nodes=reader.integer("pair_nodes", defaults.pair_nodes, minimum=1, maximum=256),
             threshold=reader.number("threshold", defaults.threshold, minimum=0.0, maximum=0.95),
         )
+
+    @classmethod
+    def variant(cls, options):
+        """Return SeparableCppnEncoding for the separable substrate."""
+        return SeparableCppnEncoding if options.substrate == "separable" else cls
 
     @property
     def head_count(self):
@@ -674,16 +736,7 @@ def tissue_neighbours(world_spec, hidden):
     for extra in range(extras):
         neighbours.append([view_inputs + other for other in range(extras) if other != extra])
     first_hidden = view_inputs + extras
-    columns = math.ceil(math.sqrt(hidden))
-    for unit in range(hidden):
-        row, column = divmod(unit, columns)
-        cell = []
-        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            other_row, other_column = row + dr, column + dc
-            other = other_row * columns + other_column
-            if 0 <= other_column < columns and other_row >= 0 and 0 <= other < hidden:
-                cell.append(first_hidden + other)
-        neighbours.append(cell)
+    neighbours += [[first_hidden + other for other in cell] for cell in sheet_neighbours(hidden)]
     first_output = first_hidden + hidden
     for action in range(outputs):
         neighbours.append([first_output + other for other in range(outputs) if other != action])
@@ -717,13 +770,23 @@ class DevelopmentalEncoding(Encoding):
         rate = reader.number("rate", defaults.rate, minimum=0.0, maximum=1.0)
         if rate <= 0.0:
             raise reader.error("rate", "must be greater than 0")
+        substrate = reader.string("substrate", defaults.substrate, choices=SUBSTRATES)
+        separable = substrate == "separable"
         return DevelopmentalOptions(
             state_size=reader.integer("state_size", defaults.state_size, minimum=1, maximum=64),
             steps=reader.integer("steps", defaults.steps, minimum=0, maximum=1000),
             rate=rate,
             identity_features=reader.integer("identity_features", defaults.identity_features, minimum=0, maximum=64),
             identity_seed=reader.integer("identity_seed", defaults.identity_seed, minimum=0, maximum=2**63 - 1),
+            substrate=substrate,
+            terms=reader.integer("terms", defaults.terms, minimum=1, maximum=64) if separable else defaults.terms,
+            channel_one_hot=reader.boolean("channel_one_hot", False) if separable else False,
         )
+
+    @classmethod
+    def variant(cls, options):
+        """Return SeparableDevelopmentalEncoding for the separable substrate."""
+        return SeparableDevelopmentalEncoding if options.substrate == "separable" else cls
 
     @property
     def feature_count(self):
@@ -967,6 +1030,224 @@ def _group_gradient(mode, gradient):
     if mode == "direct":
         return gradient
     return np.sum(gradient, keepdims=True) if mode == "shared" else gradient[:0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Separable substrates: cppn and developmental painting points on the view's axes
+# ---------------------------------------------------------------------------------------------
+
+AXIS_FORWARD, AXIS_LATERAL, AXIS_CHANNEL, AXIS_HIDDEN, AXIS_ACTION = range(5)
+
+
+def separable_points(world_spec, hidden):
+    """Return the separable substrate's points: coordinates (N, 2) and axis (N,), forward, lateral, channel, hidden.
+
+    Every coordinate lies in [-1, 1]: forward view row i at 1 - 2 i / (V - 1) (1 the farthest row),
+    lateral column j at (j - V // 2) / (V // 2), channel c at 2 c / (C - 1) - 1, hidden units on
+    ``hidden_sheet`` (x, y); the second coordinate is 0 on the three view axes.
+    """
+    view = world_spec.observation.view_size
+    half, channels = view // 2, OBSERVATION_CHANNELS
+    points = [(1.0 - 2.0 * i / (view - 1), 0.0) for i in range(view)]
+    points += [((j - half) / half, 0.0) for j in range(view)]
+    points += [(2.0 * c / (channels - 1) - 1.0, 0.0) for c in range(channels)]
+    points += [(x, y) for x, y in hidden_sheet(hidden)]
+    axis = np.repeat(np.arange(4), [view, view, channels, hidden])
+    return np.array(points, dtype=np.float64), axis
+
+
+def _separable_weight_scales(shape, scales, terms, recurrent_rank):
+    """Return (input term, recurrent product, output, bias) sizes of the separable substrates' heads."""
+    return np.array(
+        [
+            scales.input / math.sqrt(terms),
+            scales.recurrent / math.sqrt(shape.hidden) / math.sqrt(recurrent_rank),
+            scales.output / math.sqrt(shape.hidden),
+            scales.bias,
+        ],
+        dtype=np.float64,
+    )
+
+
+class SeparableCppnEncoding(CppnEncoding):
+    """The cppn encoding on the separable substrate: one CPPN query per axis point, not per connection.
+
+    The substrate's points are the view's forward, lateral and channel axes and the hidden sheet
+    (``separable_points``); the CPPN sees a point's coordinates (u, v), which axis it lies on
+    (one-hot), a constant and, with ``channel_one_hot``, the channel as a one-hot. Its first ``terms``
+    outputs are CP factors, so the input weights are sum_r forward_r(i) lateral_r(j) channel_r(c)
+    hidden_r(k) (the factored encoding's separable features, painted from geometry; sharp features
+    from the gaussian and abs nodes); on the hidden points further outputs paint the recurrent
+    weights (a rank-``recurrent_rank`` product), the output weights (one output per action) and the
+    hidden biases. Output biases and any extra inputs (last action, last reward) have one gene each
+    (kernels/develop.py).
+    """
+
+    def __init__(self, genome_spec, world_spec):
+        Encoding.__init__(self, genome_spec, world_spec)
+        self.view = world_spec.observation.view_size
+        self.inputs = self.cppn_inputs(world_spec, genome_spec.hidden, self.options.channel_one_hot)
+        self.weight_scales = _separable_weight_scales(
+            self.controller_shape, genome_spec.scales, self.options.terms, self.options.recurrent_rank
+        )
+
+    @staticmethod
+    def cppn_inputs(world_spec, hidden, channel_one_hot):
+        """Return the CPPN's input rows, one per point: (u, v, axis one-hot (4), 1[, channel one-hot])."""
+        coordinates, axis = separable_points(world_spec, hidden)
+        columns = [coordinates, np.eye(4)[axis], np.ones((len(axis), 1))]
+        if channel_one_hot:
+            one_hot = np.zeros((len(axis), OBSERVATION_CHANNELS))
+            one_hot[axis == AXIS_CHANNEL] = np.eye(OBSERVATION_CHANNELS)
+            columns.append(one_hot)
+        return np.ascontiguousarray(np.hstack(columns))
+
+    @property
+    def head_count(self):
+        """CPPN outputs: the terms, 2 x recurrent_rank recurrent factors, one per action, the hidden bias."""
+        rank = self.options.recurrent_rank if self.controller_shape.recurrent else 0
+        return self.options.terms + 2 * rank + self.controller_shape.outputs + 1
+
+    def _gene_scales(self):
+        shape, options = self.controller_shape, self.options
+        first, second = options.feature_nodes, options.pair_nodes
+        dimensions = 7 + (OBSERVATION_CHANNELS if options.channel_one_hot else 0)
+        view_inputs = self.world_spec.observation.view_size**2 * OBSERVATION_CHANNELS
+        # Coordinate weights of 3 let a sine node make a period across an axis and a gaussian pick
+        # out one view row (rows are 1/3 apart); the axis inputs shift each node per axis.
+        first_layer = np.r_[3.0, 3.0, np.full(4, 2.0), 1.0, np.full(dimensions - 7, 1.0)]
+        width = first + second + 1
+        # Heads start near unit size, so a product of four and the term sum give input weights of
+        # about the direct encoding's size.
+        return np.concatenate(
+            [
+                np.tile(first_layer, first),
+                np.full(second * (first + 1), 1.5 / math.sqrt(first + 1)),
+                np.full(self.head_count * width, 0.7 / math.sqrt(width)),
+                np.ones(shape.outputs),
+                np.full((shape.inputs - view_inputs) * shape.hidden, self.genome_spec.scales.input),
+            ]
+        )
+
+    def _develop(self, genomes, params):
+        kernels.develop_separable_cppn(
+            genomes,
+            self.gene_scales,
+            self.inputs,
+            self.view,
+            OBSERVATION_CHANNELS,
+            self.options.terms,
+            self.options.recurrent_rank,
+            self.options.feature_nodes,
+            self.options.pair_nodes,
+            self.weight_scales,
+            *_kernel_outputs(params),
+        )
+
+    def query(self, genome, source, target, connection_class):
+        """Not available: the separable CPPN is queried per point, not per connection."""
+        raise NotImplementedError("the separable substrate paints points, not connections")
+
+
+def separable_tissue(world_spec, hidden, identity_features, identity_seed, channel_one_hot=False):
+    """Return the separable growth program's cells: features (F, cells), CSR neighbours, first cell per axis.
+
+    Cells: the view's forward and lateral axes (chains: each touches the next and previous), the
+    channels (no neighbours: a channel is a category), the hidden sheet (four neighbours) and the
+    actions (touching one another). Features: (u, v, axis one-hot (5), 1), ``identity_features``
+    fixed random numbers per cell (Nisioti et al. 2024) and, with ``channel_one_hot``, the channel
+    cells' channel as a one-hot (zero on the other cells).
+    """
+    coordinates, axis = separable_points(world_spec, hidden)
+    actions = world_spec.num_actions
+    coordinates = np.vstack([coordinates, [_action_position(action) for action in range(actions)]])
+    axis = np.r_[axis, np.full(actions, AXIS_ACTION)]
+    cells = len(axis)
+    rng = np.random.default_rng([identity_seed, identity_features])
+    columns = [coordinates, np.eye(5)[axis], np.ones((cells, 1)), rng.standard_normal((cells, identity_features))]
+    if channel_one_hot:
+        one_hot = np.zeros((cells, OBSERVATION_CHANNELS))
+        one_hot[axis == AXIS_CHANNEL] = np.eye(OBSERVATION_CHANNELS)
+        columns.append(one_hot)
+    features = np.hstack(columns)
+    view = world_spec.observation.view_size
+    first = np.searchsorted(axis, np.arange(6)).astype(np.int64)
+    neighbours = []
+    for a in (AXIS_FORWARD, AXIS_LATERAL):
+        for i in range(view):
+            neighbours.append([first[a] + other for other in (i - 1, i + 1) if 0 <= other < view])
+    neighbours += [[] for _ in range(OBSERVATION_CHANNELS)]
+    neighbours += [[first[AXIS_HIDDEN] + other for other in cell] for cell in sheet_neighbours(hidden)]
+    for action in range(actions):
+        neighbours.append([first[AXIS_ACTION] + other for other in range(actions) if other != action])
+    offsets = np.zeros(cells + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(cell) for cell in neighbours])
+    indices = np.array([index for cell in neighbours for index in cell], dtype=np.int64)
+    return np.ascontiguousarray(features.T), offsets, indices, first
+
+
+class SeparableDevelopmentalEncoding(DevelopmentalEncoding):
+    """The developmental encoding on the separable substrate: cells on the view's axes, the sheet, the actions.
+
+    Cells are seeded from their position and identity features and grow under the same local rule
+    as the developmental encoding (``grow_states``); each axis has its own read-out of ``terms`` CP
+    factors from its cells' final states, so the input weights are a sum of separable terms
+    forward x lateral x channel x hidden; the recurrent and output weights are bilinear read-outs
+    of pairs of final states (hidden-hidden, hidden-action), the biases linear ones. Extra inputs
+    (last action, last reward) have one gene per weight (kernels/develop.py).
+    """
+
+    def __init__(self, genome_spec, world_spec):
+        options = genome_spec.options
+        # The tissue first: the gene scales depend on its feature count.
+        self.features, self.neighbour_offsets, self.neighbour_indices, self.axis_first = separable_tissue(
+            world_spec, genome_spec.hidden, options.identity_features, options.identity_seed, options.channel_one_hot
+        )
+        Encoding.__init__(self, genome_spec, world_spec)
+        self.view = world_spec.observation.view_size
+        self.weight_scales = _separable_weight_scales(self.controller_shape, genome_spec.scales, options.terms, 1)
+
+    @property
+    def feature_count(self):
+        """Length of a cell's feature vector: 8 positional, the identity features, any channel one-hot."""
+        return self.features.shape[0]
+
+    def _gene_scales(self):
+        shape, options = self.controller_shape, self.options
+        size, feature_count = options.state_size, self.feature_count
+        view_inputs = self.world_spec.observation.view_size**2 * OBSERVATION_CHANNELS
+        blocks = 2 if shape.recurrent else 1
+        # Read-outs start so that factors are near unit size and the bilinear weights near the
+        # direct encoding's (cell states are about 0.5 in size).
+        return np.concatenate(
+            [
+                np.full(size * feature_count, 1.5 / math.sqrt(feature_count)),  # seed map
+                np.full(2 * size * size, 1.5 / math.sqrt(2 * size)),  # self and neighbour rules
+                np.full(size, 0.5),  # rule bias
+                np.full(4 * options.terms * (size + 1), 2.0 / math.sqrt(size + 1)),  # factor read-outs
+                np.full(blocks * size * size, 2.0 / math.sqrt(size)),  # recurrent and output read-outs
+                np.full(2 * (size + 1), 3.0 / math.sqrt(size)),  # bias read-outs
+                np.full((shape.inputs - view_inputs) * shape.hidden, self.genome_spec.scales.input),
+            ]
+        )
+
+    def _develop(self, genomes, params):
+        kernels.develop_separable_developmental(
+            genomes,
+            self.gene_scales,
+            self.features,
+            self.neighbour_offsets,
+            self.neighbour_indices,
+            self.axis_first,
+            self.options.state_size,
+            self.options.steps,
+            self.options.rate,
+            self.view,
+            OBSERVATION_CHANNELS,
+            self.options.terms,
+            self.weight_scales,
+            *_kernel_outputs(params),
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,3 +45,22 @@ def test_the_factored_structure_is_the_shipped_factored_encoding():
     np.testing.assert_allclose(
         flatten_params(structure.develop(genomes)), flatten_params(encoding.develop(genomes)), rtol=1e-4, atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "preset, name",
+    [
+        ("cppn-separable", "cppn-separable-k8x8-onehot"),
+        ("developmental-separable", "developmental-separable-s6i4-onehot"),
+    ],
+)
+def test_the_separable_structures_are_the_shipped_separable_presets(preset, name):
+    # The structure is a numpy definition with its own gradient, independent of the numba kernel.
+    world = load_world(os.path.join(ROOT, "worlds", "red-doors-train.toml"))
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{preset}.toml")), world)
+    structure = structures.STRUCTURES[name]()
+    assert structure.genome_length == encoding.genome_length and structure.shape == encoding.controller_shape
+    genomes = encoding.initial_genomes(3, np.random.default_rng(5))
+    np.testing.assert_allclose(
+        flatten_params(structure.develop(genomes)), flatten_params(encoding.develop(genomes)), rtol=1e-4, atol=1e-6
+    )

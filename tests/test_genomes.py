@@ -17,6 +17,8 @@ from evosandbox.errors import ConfigError, FileFormatError
 from evosandbox.genomes import (
     ENCODINGS,
     FACTORED_MODES,
+    SeparableCppnEncoding,
+    SeparableDevelopmentalEncoding,
     crossover_blend,
     crossover_uniform,
     flatten_params,
@@ -81,7 +83,40 @@ def reference_develop(encoding, genomes):
         params.output_bias,
     )
     genomes = np.ascontiguousarray(genomes, dtype=np.float32)
-    if encoding.name == "direct":
+    if isinstance(encoding, SeparableCppnEncoding):
+        options = encoding.options
+        kernels.develop_separable_cppn.py_func(
+            genomes,
+            encoding.gene_scales,
+            encoding.inputs,
+            encoding.view,
+            12,
+            options.terms,
+            options.recurrent_rank,
+            options.feature_nodes,
+            options.pair_nodes,
+            encoding.weight_scales,
+            *outputs,
+        )
+    elif isinstance(encoding, SeparableDevelopmentalEncoding):
+        options = encoding.options
+        kernels.develop_separable_developmental.py_func(
+            genomes,
+            encoding.gene_scales,
+            encoding.features,
+            encoding.neighbour_offsets,
+            encoding.neighbour_indices,
+            encoding.axis_first,
+            options.state_size,
+            options.steps,
+            options.rate,
+            encoding.view,
+            12,
+            options.terms,
+            encoding.weight_scales,
+            *outputs,
+        )
+    elif encoding.name == "direct":
         kernels.develop_direct.py_func(genomes, encoding.gene_scales, *outputs)
     elif encoding.name == "cppn":
         kernels.develop_cppn.py_func(
@@ -177,6 +212,11 @@ def test_develop_matches_plain_python_reference_and_is_deterministic(name, recur
         "factored": {"input_rank": 2, "recurrent_rank": 2},
     }
     encoding = make_encoding(tiny_spec(name, recurrent, **options.get(name, {})), TINY_WORLD)
+    check_against_reference(encoding)
+
+
+def check_against_reference(encoding):
+    """Assert the kernel matches its plain-Python function, repeats itself, and develops each genome alone; return genomes and controllers."""
     genomes = encoding.initial_genomes(3, np.random.default_rng(7))
     compiled = encoding.develop(genomes)
     again = encoding.develop(genomes.copy())
@@ -187,6 +227,7 @@ def test_develop_matches_plain_python_reference_and_is_deterministic(name, recur
     # Each individual develops alone: a batch of one gives the same controller as its row.
     single = encoding.develop(genomes[1])
     np.testing.assert_array_equal(flatten_params(single)[0], flatten_params(compiled)[1])
+    return genomes, compiled
 
 
 def test_direct_develops_the_same_controllers_on_one_thread_and_in_parallel():
@@ -435,6 +476,10 @@ def test_genome_file_errors_name_file_and_field(tmp_path):
         ('encoding = "cppn"\n[developmental]\nsteps = 3\n', "developmental", "this preset's encoding is 'cppn'"),
         ('encoding = "direct"\n[controller]\nhiden = 32\n', "controller.hiden", "unknown key"),
         ('encoding = "developmental"\n[developmental]\nrate = 0.0\n', "developmental.rate", "greater than 0"),
+        ('encoding = "cppn"\n[cppn]\nsubstrate = "grid"\n', "cppn.substrate", "unknown value 'grid'"),
+        ('encoding = "cppn"\n[cppn]\nsubstrate = "separable"\nthreshold = 0.2\n', "cppn.threshold", "unknown key"),
+        ('encoding = "cppn"\n[cppn]\nterms = 2\n', "cppn.terms", "unknown key"),
+        ('encoding = "developmental"\n[developmental]\nterms = 2\n', "developmental.terms", "unknown key"),
         ('encoding = "direct"\n[controller\n', None, "malformed TOML"),
     ],
 )
@@ -720,3 +765,59 @@ def test_factored_pullback_is_the_gradient_of_the_map(recurrent, variant):
         plus = factored_by_einsum(encoding, genome + step)
         minus = factored_by_einsum(encoding, genome - step)
         assert weight_gradient @ (plus - minus) / 2e-6 == pytest.approx(pulled[gene], rel=1e-5, abs=1e-7)
+
+
+SEPARABLE_OPTIONS = {
+    "cppn": {"substrate": '"separable"', "feature_nodes": 5, "pair_nodes": 3, "terms": 2, "recurrent_rank": 2},
+    "developmental": {"substrate": '"separable"', "state_size": 3, "steps": 2, "identity_features": 2, "terms": 2},
+}
+
+
+@pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
+@pytest.mark.parametrize(
+    "name, extra",
+    [("cppn", {}), ("cppn", {"pair_nodes": 0, "channel_one_hot": "true"}), ("developmental", {})],
+    ids=["cppn", "cppn-one-layer-one-hot", "developmental"],
+)
+def test_separable_develop_matches_plain_python_reference_and_is_deterministic(name, extra, recurrent):
+    encoding = make_encoding(tiny_spec(name, recurrent, **{**SEPARABLE_OPTIONS[name], **extra}), TINY_WORLD)
+    assert encoding.name == name and encoding.options.substrate == "separable"
+    genomes, compiled = check_against_reference(encoding)
+    # The genes reach the controller: moving one changes some parameter (unless it moves a node
+    # already in its flat, saturated range).
+    moved = np.repeat(genomes[:1], encoding.genome_length, axis=0)
+    moved[np.arange(encoding.genome_length), np.arange(encoding.genome_length)] += 0.5
+    changed = np.abs(flatten_params(encoding.develop(moved)) - flatten_params(compiled)[:1]).max(axis=1)
+    assert (changed > 0).mean() > 0.95
+
+
+@pytest.mark.parametrize("name", ["cppn", "developmental"])
+def test_separable_input_weights_are_a_sum_of_terms_separable_terms(name):
+    options = {**SEPARABLE_OPTIONS[name], "terms": 2}
+    encoding = make_encoding(tiny_spec(name, True, **options), TINY_WORLD)
+    params = encoding.develop(encoding.initial_genomes(4, np.random.default_rng(3)))
+    for weights in params.input_weights:
+        tensor = weights[: 3 * 3 * 12].astype(np.float64).reshape(3, 3, 12, -1)  # forward, lateral, channel, hidden
+        for axis in range(4):
+            unfolding = np.moveaxis(tensor, axis, 0).reshape(tensor.shape[axis], -1)
+            assert np.linalg.matrix_rank(unfolding, tol=1e-5 * np.abs(tensor).max()) <= 2
+    if name == "cppn":
+        # Painted from the hidden sheet: the rank-2 recurrent product.
+        for recurrent in params.recurrent_weights:
+            assert np.linalg.matrix_rank(recurrent.astype(np.float64), tol=1e-6) <= 2
+
+
+@pytest.mark.parametrize("name", ["cppn-separable", "developmental-separable"])
+def test_separable_presets_compress_the_32_unit_controller_more_than_50x(name):
+    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
+    assert encoding.controller_shape.parameter_count == 19_971
+    assert encoding.compression_ratio > 50
+    # A standard-normal genome grows weights neither silent nor saturating (WeightScales' sizes).
+    params = encoding.develop(encoding.initial_genomes(64, np.random.default_rng(2)))
+    assert 0.05 < np.median(np.abs(params.input_weights)) * 1.5 < 1.0
+    assert 0.01 < params.recurrent_weights.std() < 0.5 and 0.05 < params.output_weights.std() < 0.6
+    genomes = encoding.initial_genomes(2, np.random.default_rng(3))
+    for a, b in zip(
+        flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -678,3 +678,248 @@ def develop_factored(
         recurrent_weights[p] = recurrent
         output_weights[p] = outputs
         output_bias[p] = action_biases
+
+
+# ---------------------------------------------------------------------------------------------
+# separable substrates (cppn and developmental): every weight painted from points on four axes
+# ---------------------------------------------------------------------------------------------
+# The substrate is the view's three axes and the hidden sheet as separate point sets: forward
+# (V points), lateral (V), channel (C) and hidden (H), in that order (and, for the growth program,
+# the A action cells after them). Each point gets a row of "head" values (points, heads): head r < R
+# is the factor of term r on the point's own axis, so the input weights are the CP sum
+#   W[(i V + j) C + c, k] = scale * sum_r head[i, r] head[V + j, r] head[2V + c, r] head[2V + C + k, r]
+# (the factored encoding's separable features, painted instead of listed).
+
+
+@jit
+def scaled_genes(genome, gene_scales):
+    """Return one genome's genes times their scales, in float64."""
+    genes = np.empty(genome.shape[0])
+    for g in range(genome.shape[0]):
+        genes[g] = np.float64(genome[g]) * gene_scales[g]
+    return genes
+
+
+@jit
+def affine(genes, row, values, count):
+    """Return ``genes[row + count] + sum_k genes[row + k] * values[k]`` (a node or read-out with its bias last)."""
+    total = genes[row + count]
+    for k in range(count):
+        total += genes[row + k] * values[k]
+    return total
+
+
+@jit
+def cp_input_weights(heads, view, channels, terms, scale, out):
+    """Write the view rows of the input weights ``out`` (I, H) as the CP sum of the first ``terms`` heads."""
+    hidden = out.shape[1]
+    lateral_first = view
+    channel_first = 2 * view
+    hidden_first = 2 * view + channels
+    for row in range(view * view * channels):
+        for k in range(hidden):
+            out[row, k] = 0.0
+    for r in range(terms):
+        for i in range(view):
+            forward = scale * heads[i, r]
+            for j in range(view):
+                spatial = forward * heads[lateral_first + j, r]
+                for c in range(channels):
+                    weight = spatial * heads[channel_first + c, r]
+                    row = (i * view + j) * channels + c
+                    for k in range(hidden):
+                        out[row, k] += weight * heads[hidden_first + k, r]
+
+
+@jit
+def copy_extra_inputs(genes, first, view_inputs, out):
+    """Write one gene per weight of the extra (non-view) inputs into the rows after ``view_inputs``; return the next gene."""
+    gene = first
+    for row in range(view_inputs, out.shape[0]):
+        for k in range(out.shape[1]):
+            out[row, k] = genes[gene]
+            gene += 1
+    return gene
+
+
+# cppn, substrate "separable": one CPPN queried once per point (not per connection).
+# Genome layout (K1 first-layer nodes, K2 second-layer nodes, D inputs, heads R + 2Q + A + 1):
+#   first layer    K1 x D            h1_k(n) = act_k(w . z(n))      z = (u, v, axis one-hot, 1[, channel one-hot])
+#   second layer   K2 x (K1 + 1)     h2_m(n) = act_m(w . [h1(n), 1])
+#   heads          heads x (K1 + K2 + 1)      o_h(n) = v_h . [h1(n), h2(n), 1]   (linear)
+#   output biases  A                 one gene each
+#   extra inputs   (I - V V C) x H   one gene each
+# Heads R.. on the hidden points: recurrent factors U (Q), V (Q), the A output weights, the hidden bias;
+# W_rec = scale U V^T, W_out[k, a] = scale o_{R+2Q+a}(k), b_k = scale o_last(k).
+
+
+@jit
+def separable_cppn_heads(genes, inputs, first_nodes, second_nodes, head_count):
+    """Return the CPPN's head values (points, heads) at every substrate point (rows of ``inputs``)."""
+    points, dimensions = inputs.shape
+    nodes = np.empty(first_nodes + second_nodes)  # both layers' values at one point
+    heads = np.empty((points, head_count))
+    second_offset = first_nodes * dimensions
+    heads_offset = second_offset + second_nodes * (first_nodes + 1)
+    width = first_nodes + second_nodes + 1
+    for n in range(points):
+        for k in range(first_nodes):
+            value = 0.0
+            for d in range(dimensions):
+                value += genes[k * dimensions + d] * inputs[n, d]
+            nodes[k] = activate(k % ACTIVATION_COUNT, value)
+        for m in range(second_nodes):
+            value = affine(genes, second_offset + m * (first_nodes + 1), nodes, first_nodes)
+            nodes[first_nodes + m] = activate(m % ACTIVATION_COUNT, value)
+        for h in range(head_count):
+            heads[n, h] = affine(genes, heads_offset + h * width, nodes, width - 1)
+    return heads
+
+
+@jit(parallel=True)
+def develop_separable_cppn(
+    genomes,
+    gene_scales,
+    inputs,
+    view,
+    channels,
+    terms,
+    recurrent_rank,
+    first_nodes,
+    second_nodes,
+    weight_scales,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+):
+    """Develop separable-CPPN genomes: paint every point's heads, then assemble the CP input weights and the rest.
+
+    ``weight_scales`` is (input term, recurrent product, output, bias), the sizes the heads are multiplied by.
+    """
+    population, genome_length = genomes.shape
+    hidden = hidden_bias.shape[1]
+    outputs = output_bias.shape[1]
+    recurrent = recurrent_weights.shape[1] > 0
+    rank = recurrent_rank if recurrent else 0
+    head_count = terms + 2 * rank + outputs + 1
+    hidden_first = 2 * view + channels
+    output_head = terms + 2 * rank
+    bias_first = (
+        first_nodes * inputs.shape[1] + second_nodes * (first_nodes + 1) + head_count * (first_nodes + second_nodes + 1)
+    )
+    for p in prange(population):
+        genes = scaled_genes(genomes[p], gene_scales)
+        heads = separable_cppn_heads(genes, inputs, first_nodes, second_nodes, head_count)
+        weights = np.empty((input_weights.shape[1], hidden))
+        cp_input_weights(heads, view, channels, terms, weight_scales[0], weights)
+        gene = bias_first
+        for a in range(outputs):
+            output_bias[p, a] = weight_scales[3] * genes[gene]
+            gene += 1
+        copy_extra_inputs(genes, gene, view * view * channels, weights)
+        input_weights[p] = weights
+        for k in range(hidden):
+            point = hidden_first + k
+            hidden_bias[p, k] = weight_scales[3] * heads[point, head_count - 1]
+            for a in range(outputs):
+                output_weights[p, k, a] = weight_scales[2] * heads[point, output_head + a]
+            if recurrent:
+                for j in range(hidden):
+                    total = 0.0
+                    for q in range(rank):
+                        total += heads[point, terms + q] * heads[hidden_first + j, terms + rank + q]
+                    recurrent_weights[p, k, j] = weight_scales[1] * total
+
+
+# developmental, substrate "separable": cells on the four axes and the actions grow states
+# (grow_states, the same local rule); the CP factors and the other weights are read out.
+# Genome layout (S state size, F features, R terms):
+#   seed map, self rule, neighbour rule, rule bias   as the developmental encoding (grow_states)
+#   factor read-outs   4 x R x (S + 1)   head r on axis a at cell n: P[a, r] . [s(n), 1]
+#   recurrent          S x S             W_rec[j, k] = scale s_j . R s_k   (hidden cells; absent feedforward)
+#   output             S x S             W_out[k, a] = scale s_k . R s_a   (hidden and action cells)
+#   biases             S + 1, S + 1      b = scale (u . s + u0), hidden then action cells
+#   extra inputs       (I - V V C) x H   one gene each
+
+
+@jit
+def separable_factor_heads(genes, offset, states, axis_first, terms):
+    """Return the factor heads (points, terms) of the four axes' cells: P[a, r] . [s(n), 1] for the cell's axis a."""
+    state_size = states.shape[0]
+    points = axis_first[4]
+    heads = np.empty((points, terms))
+    for a in range(4):
+        for r in range(terms):
+            row = offset + (a * terms + r) * (state_size + 1)
+            for n in range(axis_first[a], axis_first[a + 1]):
+                heads[n, r] = affine(genes, row, states[:, n], state_size)
+    return heads
+
+
+@jit(parallel=True)
+def develop_separable_developmental(
+    genomes,
+    gene_scales,
+    features,
+    neighbour_offsets,
+    neighbour_indices,
+    axis_first,
+    state_size,
+    steps,
+    rate,
+    view,
+    channels,
+    terms,
+    weight_scales,
+    input_weights,
+    hidden_bias,
+    recurrent_weights,
+    output_weights,
+    output_bias,
+):
+    """Develop separable growth-program genomes: grow the axes' cells, read the CP factors and weights out.
+
+    ``axis_first`` (6,) holds the first cell of forward, lateral, channel, hidden, action and the end;
+    ``weight_scales`` is (input term, recurrent, output, bias).
+    """
+    population, genome_length = genomes.shape
+    hidden = hidden_bias.shape[1]
+    outputs = output_bias.shape[1]
+    recurrent = recurrent_weights.shape[1] > 0
+    block = state_size * state_size
+    feature_count = features.shape[0]
+    first_readout = state_size * feature_count + 2 * block + state_size
+    first_hidden = axis_first[3]
+    first_action = axis_first[4]
+    for p in prange(population):
+        genes = scaled_genes(genomes[p], gene_scales)
+        states = grow_states(genes, features, neighbour_offsets, neighbour_indices, state_size, steps, rate)
+        heads = separable_factor_heads(genes, first_readout, states, axis_first, terms)
+        weights = np.empty((input_weights.shape[1], hidden))
+        cp_input_weights(heads, view, channels, terms, weight_scales[0], weights)
+        offset = first_readout + 4 * terms * (state_size + 1)
+        if recurrent:
+            read_out_block(
+                genes,
+                offset,
+                states,
+                first_hidden,
+                hidden,
+                first_hidden,
+                hidden,
+                weight_scales[1],
+                recurrent_weights[p],
+            )
+            offset += block
+        read_out_block(
+            genes, offset, states, first_hidden, hidden, first_action, outputs, weight_scales[2], output_weights[p]
+        )
+        offset += block
+        read_out_bias(genes, offset, states, first_hidden, hidden, weight_scales[3], hidden_bias[p])
+        offset += state_size + 1
+        read_out_bias(genes, offset, states, first_action, outputs, weight_scales[3], output_bias[p])
+        offset += state_size + 1
+        copy_extra_inputs(genes, offset, view * view * channels, weights)
+        input_weights[p] = weights
