@@ -48,7 +48,7 @@ from evosandbox.evolution.experiment import (
     validation_level_seeds,
 )
 from evosandbox.evolution.lock import hold_run_folder
-from evosandbox.evolution.recorder import Interrupt, Progress, Recorder
+from evosandbox.evolution.recorder import START_PAUSE, Interrupt, Progress, Recorder
 from evosandbox.resources import check_memory, format_bytes
 from evosandbox.runfile.rebuild import rebuild_record
 from evosandbox.runfile.run_write import GenerationRecord, RunHeader, RunWriter
@@ -483,9 +483,10 @@ class Loop:
         offspring = self.algorithm.ask(state.algorithm_state, rng)
         size = len(offspring.genomes)
         ids = np.arange(state.next_id, state.next_id + size, dtype=np.int64)
+        background = _BackgroundStart(self.recorder)
         if generation + 1 < config.generations:
-            # The next ask's draws depend on its generator alone: make them while this plays.
-            self.algorithm.prefetch(self._variation_generator(generation + 1, keep=True))
+            # The next ask's draws depend on its generator alone: made while this generation plays.
+            background.prefetch(self.algorithm, self._variation_generator(generation + 1, keep=True))
         self._lap("ask", mark)
 
         mark = time.perf_counter()
@@ -496,16 +497,17 @@ class Loop:
             if offspring.recipe is not None and getattr(self.problem, "takes_recipes", False)
             else {}
         )
-        # The previous generation is written while this one plays: from the moment the kernel
-        # gets the genomes when the evaluator says when that is, else from now.
+        # The previous generation is written, and the next one's draws made, while this one
+        # plays: from the moment the kernel gets the genomes when the evaluator says when that
+        # is, else from now.
         if getattr(self.problem, "takes_before_rollout", False):
-            extra["before_rollout"] = self.recorder.start
+            extra["before_rollout"] = background
         else:
-            self.recorder.start()
+            background()
         scores = self.problem.score(
             offspring.genomes, config.train_world, training_level_seeds(config, generation), rollout_seed, **extra
         )
-        self.recorder.start()  # (no-op once started)
+        background()  # (no-op once called)
         scores = self._rescore_elite(offspring.genomes, scores, generation)
         self._lap("score", mark)
 
@@ -668,6 +670,41 @@ class Loop:
             tuple(world.name for world in self.config.test_worlds),
             {stage: dict(parts) for stage, parts in self.evaluator_timings.items()},
         )
+
+
+class _BackgroundStart:
+    """Start a generation's background work once (the evaluator's ``before_rollout``): the
+    prefetch of the next generation's draws, then the recorder's writing of the previous one,
+    on the recorder's one thread.
+
+    It begins once the kernel has the genomes, and the thread first sleeps ``START_PAUSE``: a
+    thread that takes the GIL while the main thread is in a compiled call (develop) or in the
+    kernel call's preparation holds the main thread up, up to the interpreter's switch
+    interval, and by the end of the pause the main thread is in the kernel. Each thread woken
+    costs the main thread a hand-over of the GIL, which on a busy machine takes milliseconds,
+    so the draws and the writing share one.
+    """
+
+    def __init__(self, recorder):
+        """Set up the instance."""
+        self.recorder = recorder
+        self._prefetch = None
+        self._called = False
+
+    def prefetch(self, algorithm, rng):
+        """Have the call start ``algorithm.prefetch(rng)`` too."""
+        self._prefetch = (algorithm, rng)
+
+    def __call__(self):
+        """Start the work (once)."""
+        if self._called:
+            return
+        self._called = True
+        if self._prefetch is not None:
+            algorithm, rng = self._prefetch
+            # On the recorder's thread, ahead of its writing: one thread woken, not two.
+            algorithm.prefetch(rng, delay=START_PAUSE, executor=self.recorder.thread)
+        self.recorder.start()
 
 
 def merge_scores(scores, rows, extra):

@@ -173,14 +173,16 @@ class Algorithm:
         """Return the Offspring to score this generation (generation 0: the initial population)."""
         return self._ask(state, rng)
 
-    def prefetch(self, rng):
+    def prefetch(self, rng, delay=0.0, executor=None):
         """Start making the random draws of an ask with ``rng`` on a background thread.
 
         An algorithm whose draws depend on the generator and a fixed shape alone (``_draw_key``
         not None, ``_draw(rng, key)``) has them made while the previous generation plays; a
         copy of ``rng`` is used, and the ask that receives ``rng`` in the same state takes them
         (and leaves ``rng`` where drawing would have). An ask with any other generator, or
-        another shape, draws for itself as usual.
+        another shape, draws for itself as usual. The thread waits ``delay`` seconds first;
+        ``executor`` (a ThreadPoolExecutor the caller shares with its own background work) runs
+        the draws instead of the algorithm's own thread.
         """
         key = self._draw_key()
         if key is None:
@@ -189,6 +191,8 @@ class Algorithm:
         result = {}
 
         def draw():
+            if delay:
+                time.sleep(delay)
             started = time.perf_counter()
             try:
                 result["draws"] = self._draw(twin, key)
@@ -196,10 +200,12 @@ class Algorithm:
                 result["error"] = error
             result["seconds"] = time.perf_counter() - started
 
-        if getattr(self, "_draw_thread", None) is None:
-            # One thread for the run: starting one per generation waits for it to be scheduled.
-            self._draw_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evosandbox-draws")
-        self._prefetched = (rng.bit_generator.state, key, twin, self._draw_thread.submit(draw), result)
+        if executor is None:
+            if getattr(self, "_draw_thread", None) is None:
+                # One thread for the run: starting one per generation waits for it to be scheduled.
+                self._draw_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evosandbox-draws")
+            executor = self._draw_thread
+        self._prefetched = (rng.bit_generator.state, key, twin, executor.submit(draw), result)
 
     def _draws_for(self, rng, key):
         """Return the draws of this ask: the prefetched ones when they were made for it."""
