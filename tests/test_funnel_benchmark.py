@@ -75,3 +75,23 @@ def test_the_funnel_width_presets_are_measured_and_bad_input_is_one_line(tmp_pat
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("benchmarks/funnel.py: ") and "run.h5" in bad.stderr
     assert run_benchmark("--teacher-generations", "0", "--distill", str(tmp_path / "x")).returncode == 2
+
+
+def test_the_run_table_reports_time_to_competence_and_probe_rates_with_intervals(tmp_path):
+    from evosandbox.evolve import evolve, load_experiment
+
+    run_dir = str(tmp_path / "run")
+    config = load_experiment(os.path.join(ROOT, "configs", "red-doors-factored-small.toml"), seed=1, generations=2)
+    evolve(config, run_dir, progress=False)
+    script = os.path.join(ROOT, "benchmarks", "funnel_runs.py")
+    arguments = [sys.executable, script, run_dir, "--train-episodes", "8", "--test-episodes", "8", "--json"]
+    result = subprocess.run([*arguments, "--threshold", "0"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)[run_dir]
+    assert row["compression_ratio"] == 203.8 and row["genome_length"] == 98 and row["generations"] == 2
+    assert row["generation_to_threshold"] == 0  # every validation rate reaches 0: the first generation, numbered 0
+    for rate in ("fresh_door_rate", "test_door_rate", "test_proxy_rate"):
+        value, low, high = row[rate]
+        assert 0.0 <= low <= value <= high <= 1.0
+    never = subprocess.run([*arguments, "--threshold", "1.01"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert json.loads(never.stdout)[run_dir]["generation_to_threshold"] is None

@@ -240,15 +240,16 @@ def test_a_bad_genome_preset_override_names_the_axis_field(tmp_path, capsys, val
 def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
     spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"))
     cells = sweep.plan(spec)
-    assert spec.seeds == (1, 2, 3) and len(cells) == 39
+    assert spec.seeds == (1, 2, 3) and len(cells) == 42
     encodings = {}
     for cell in cells:
         files = dict(cell.files)
         preset = tomllib.loads(files["genome.toml"])
         assert preset["name"] == dict(cell.values)["genome"]
         generations = tomllib.loads(files["experiment.toml"])["generations"]
-        if preset["encoding"] == "factored":
-            # The factored presets grow the 32-unit controller, in the budget its 54x preset needs.
+        if preset["encoding"] == "factored" or preset["name"] == "direct":
+            # The factored presets and their direct control grow the 32-unit controller, in the budget
+            # the 54x preset needs.
             assert preset["controller"] == {"hidden": 32, "recurrent": True} and generations == 500
         else:
             assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
@@ -256,7 +257,7 @@ def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
         assert tomllib.loads(files["train.toml"])["name"] == "red-doors-train"
         encodings.setdefault(preset["encoding"], set()).add(preset["name"])
     assert {name: len(presets) for name, presets in encodings.items()} == {
-        "direct": 1,
+        "direct": 2,
         "subspace": 3,
         "cppn": 3,
         "developmental": 3,
