@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from evosandbox.errors import InputError
+from evosandbox.stats import first_reaching
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,15 +34,14 @@ def run_figures(run_dir, threshold):
     validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
     elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
     numbers = np.asarray(generations.get("generation", []), dtype=np.int64)
-    # Rates are stored as float32, where 360 of 400 levels is 0.89999998: a hair of slack counts it as 90%.
-    reached = np.flatnonzero(validation >= threshold - 1e-6)
+    reached = first_reaching(validation, threshold)
     return {
         "genome_length": int(genome_length),
         "compression_ratio": round(compression, 1),
         "generations": int(len(validation)),
         "validation_door_rate": float(validation[-1]) if len(validation) else None,
-        "generation_to_threshold": int(numbers[reached[0]]) if len(reached) else None,  # as the run file numbers it
-        "seconds_to_threshold": round(float(elapsed[reached[0]]), 1) if len(reached) else None,
+        "generation_to_threshold": int(numbers[reached]) if reached is not None else None,  # as the run file numbers it
+        "seconds_to_threshold": round(float(elapsed[reached]), 1) if reached is not None else None,
         "wall_time": round(float(elapsed[-1]), 1) if len(elapsed) else None,
     }
 
@@ -88,7 +88,7 @@ def main(argv=None):
             if not args.json:
                 reached = (
                     f"generation {row['generation_to_threshold']} ({row['seconds_to_threshold']:.0f} s)"
-                    if row["generation_to_threshold"]
+                    if row["generation_to_threshold"] is not None
                     else "never"
                 )
                 print(

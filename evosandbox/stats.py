@@ -55,3 +55,15 @@ def bootstrap_interval(samples, statistic=np.mean, resamples=2000, seed=0, level
     values = np.array([statistic(samples[row]) for row in indices], dtype=np.float64)
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+def first_reaching(rates, threshold, stored_dtype=np.float32):
+    """Return the index of the first rate at or above ``threshold``, or None if none reaches it.
+
+    Rates come from run files, stored as ``stored_dtype`` (float32): 180 of 200 levels is stored
+    as 0.89999998, below the float64 0.9. Both sides are compared in the stored dtype, so a rate
+    of exactly k / n counts as reaching k / n. Every "first generation at X%" figure uses this.
+    """
+    stored = np.asarray(rates, dtype=np.float64).astype(stored_dtype)
+    reached = np.flatnonzero(stored >= stored_dtype(threshold))
+    return int(reached[0]) if len(reached) else None

@@ -56,6 +56,7 @@ from evosandbox.atomic import atomic_output
 from evosandbox.config import TableReader, read_toml
 from evosandbox.errors import ConfigError, InputError, UsageError
 from evosandbox.outcomes import OUTCOME_NAMES as OUTCOMES
+from evosandbox.stats import first_reaching
 
 RESULTS_CSV = "results.csv"
 RESULTS_H5 = "results.h5"
@@ -359,13 +360,12 @@ def plan(spec: SweepSpec) -> list[Cell]:
                 files = _resolve_cell(spec, overrides, seed, condition)
                 test_names = _validate_cell(spec, files, os.path.join(scratch, f"{len(cells)}"), condition, overrides)
                 text = "".join(f"# {name}\n{content}" for name, content in files)
-                slug = _SLUG.sub("-", condition.replace("=", "-").replace(",", "_"))
                 cells.append(
                     Cell(
                         condition,
                         values,
                         seed,
-                        os.path.join(CELLS_FOLDER, f"{slug}_seed-{seed}"),
+                        cell_folder(condition, seed),
                         tuple(files),
                         hashlib.sha256(text.encode()).hexdigest()[:16],
                         test_names,
@@ -749,7 +749,6 @@ def _measure(task, summary):
         champion_id = reader.champion_id()
     validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
     elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
-    reached = np.flatnonzero(validation >= 0.9)
     row = {
         "condition": task.condition,
         "seed": task.seed,
@@ -759,8 +758,7 @@ def _measure(task, summary):
         "generations": int(summary.generations),
         "champion_id": champion_id,
         "validation_door_rate": float(validation[-1]) if len(validation) else math.nan,
-        "time_to_90": int(reached[0]) + 1 if len(reached) else math.nan,
-        "seconds_to_90": float(elapsed[reached[0]]) if len(reached) and len(elapsed) > reached[0] else math.nan,
+        **time_to_competence(validation, elapsed),
         "compression_ratio": _compression_ratio(task.folder, train_world),
         "wall_time": float(summary.wall_time),
         "run_file_bytes": os.path.getsize(os.path.join(run_dir, "run.h5")),
@@ -794,6 +792,38 @@ def _measure(task, summary):
                     prefix = f"{world.name}/{probe_name}.{metric.name}"
                     row.update({prefix: metric.value, f"{prefix}_low": metric.low, f"{prefix}_high": metric.high})
     return row
+
+
+def time_to_competence(validation, elapsed) -> dict:
+    """Return a run's time_to_90 and seconds_to_90 from its validation and wall-time curves.
+
+    time_to_90 counts the generations run up to and including the first whose validation door
+    rate reaches COMPETENCE_THRESHOLD (the run file numbers generations from 0, so it is that
+    generation's number + 1); seconds_to_90 is the run's wall time at that generation. NaN when
+    no generation reaches it.
+    """
+    reached = first_reaching(validation, COMPETENCE_THRESHOLD)
+    return {
+        "time_to_90": reached + 1 if reached is not None else math.nan,
+        "seconds_to_90": float(elapsed[reached]) if reached is not None and len(elapsed) > reached else math.nan,
+    }
+
+
+def read_time_to_competence(run_dir) -> dict:
+    """Return time_to_90 and seconds_to_90 (as time_to_competence) from a run folder's run file."""
+    from evosandbox.runfile.run_read import RunReader
+
+    with RunReader(run_dir) as reader:
+        generations = reader.generations()
+    validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
+    elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
+    return time_to_competence(validation, elapsed)
+
+
+def cell_folder(condition: str, seed: int) -> str:
+    """Return a cell's folder inside the sweep folder, from its condition and seed."""
+    slug = _SLUG.sub("-", condition.replace("=", "-").replace(",", "_"))
+    return os.path.join(CELLS_FOLDER, f"{slug}_seed-{seed}")
 
 
 def _compression_ratio(folder, train_world):

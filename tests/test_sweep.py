@@ -12,12 +12,15 @@ import sys
 import time
 import tomllib
 
+import h5py
+import numpy as np
 import pytest
 
 from evosandbox import evolve as evolution
 from evosandbox import sweep
 from evosandbox.cli import main
 from evosandbox.runfile.run_read import RunReader
+from evosandbox.stats import first_reaching
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "configs", "smoke.toml")
@@ -434,3 +437,23 @@ def test_the_diversity_sweep_restricts_training_to_its_pools_and_plots_its_named
             pool = set(training_level_pool(config).tolist())
             assert all(set(training_level_seeds(config, g).tolist()) <= pool for g in range(3))
     assert (out / "plots" / "distinct_levels.png").exists()
+
+
+def test_a_validation_of_exactly_90_percent_counts_as_reaching_it(tmp_path):
+    """A run file's float32 180/200 (0.89999998) reaches the 90% threshold; time_to_90 counts generations run."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "schema1-run"), run_dir)
+    with h5py.File(run_dir / "run.h5", "r+") as handle:
+        validation = handle["generations/validation_door_rate"]
+        assert validation.dtype == np.float32 and len(validation) == 2
+        validation[:] = np.array([179 / 200, 180 / 200], dtype=np.float32)
+        wall_time = handle["generations/wall_time"][:]
+    assert float(np.float32(180 / 200)) < 0.9  # the comparison the old code made, and got wrong
+    assert sweep.read_time_to_competence(str(run_dir)) == {"time_to_90": 2, "seconds_to_90": float(wall_time[1])}
+    assert first_reaching(np.float32([179 / 200, 180 / 200]), 0.9) == 1
+    assert first_reaching(np.float32([179 / 200, 179 / 200]), 0.9) is None
+    never = sweep.time_to_competence(np.float32([0.5, 0.89]), wall_time)
+    assert math.isnan(never["time_to_90"]) and math.isnan(never["seconds_to_90"])
+    assert sweep.cell_folder("genome=direct,decorrelated=0.0", 3) == os.path.join(
+        "cells", "genome-direct_decorrelated-0.0_seed-3"
+    )
