@@ -102,7 +102,7 @@ def measure(encoding, population, repeats, seed):
 
     similarity, _ = hidden_similarity(encoding.develop(genomes[:16]))
     return {
-        "compression_ratio": round(encoding.compression_ratio, 2),
+        "compression_ratio": round(encoding.compression_ratio, 3),  # printed to one decimal: round once there
         "genome_length": encoding.genome_length,
         "controller_parameters": encoding.controller_shape.parameter_count,
         "develop_us_per_genome": round(best / population * 1e6, 1),
