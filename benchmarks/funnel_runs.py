@@ -19,6 +19,7 @@ import numpy as np
 
 from evosandbox.errors import InputError
 from evosandbox.stats import first_reaching
+from evosandbox.sweep import validation_curves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,8 +32,7 @@ def run_figures(run_dir, threshold):
         generations = reader.generations()
         compression = float(reader.handle.attrs.get("compression_ratio", np.nan))
         genome_length = reader.genome_length
-    validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
-    elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
+    validation, elapsed = validation_curves(generations)
     numbers = np.asarray(generations.get("generation", []), dtype=np.int64)
     reached = first_reaching(validation, threshold)
     return {

@@ -747,8 +747,7 @@ def _measure(task, summary):
     with RunReader(run_dir) as reader:
         generations = reader.generations()
         champion_id = reader.champion_id()
-    validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
-    elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
+    validation, elapsed = validation_curves(generations)
     row = {
         "condition": task.condition,
         "seed": task.seed,
@@ -815,9 +814,15 @@ def read_time_to_competence(run_dir) -> dict:
 
     with RunReader(run_dir) as reader:
         generations = reader.generations()
-    validation = np.asarray(generations.get("validation_door_rate", []), dtype=np.float64)
-    elapsed = np.asarray(generations.get("wall_time", []), dtype=np.float64)
-    return time_to_competence(validation, elapsed)
+    return time_to_competence(*validation_curves(generations))
+
+
+def validation_curves(generations):
+    """Return a run's validation door rate and wall-time curves (float64) from its ``/generations`` columns."""
+    return (
+        np.asarray(generations.get("validation_door_rate", []), dtype=np.float64),
+        np.asarray(generations.get("wall_time", []), dtype=np.float64),
+    )
 
 
 def cell_folder(condition: str, seed: int) -> str:
