@@ -60,13 +60,21 @@ FUNNEL_WIDTHS = (
     "developmental-h8-large",
     "developmental-h8",
     "developmental-h8-small",
+    "direct",
     "factored-large",
     "factored",
     "factored-small",
+    "cppn-separable-large",
+    "cppn-separable",
+    "cppn-separable-small",
+    "developmental-separable-large",
+    "developmental-separable",
+    "developmental-separable-small",
 )
-"""The funnel-width presets and their 1x control: the conditions of sweeps/funnel.toml. Each
-indirect encoding at about 20x, 50x and 200x of the controller it grows: direct-small's 8 units
-for subspace, cppn-h8 and developmental-h8, the 32-unit controller for factored."""
+"""The funnel-width presets and their 1x controls: the conditions of sweeps/funnel-h8.toml and
+sweeps/funnel-width.toml. Each indirect encoding at about 20x, 50x and 200x of the controller it
+grows: direct-small's 8 units for subspace, cppn-h8 and developmental-h8, the 32-unit controller
+for factored and the separable cppn and developmental substrates."""
 
 
 def ensure_teacher(run_dir, generations, quiet):
@@ -189,7 +197,7 @@ def main(argv=None):
     parser.add_argument(
         "--funnel-widths",
         action="store_true",
-        help="measure the funnel-width presets (sweeps/funnel.toml's conditions)",
+        help="measure the funnel-width presets (sweeps/funnel-h8.toml's and funnel-width.toml's conditions)",
     )
     parser.add_argument(
         "--distill",

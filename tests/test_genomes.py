@@ -821,3 +821,25 @@ def test_separable_presets_compress_the_32_unit_controller_more_than_50x(name):
         flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
     ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cppn-separable", "developmental-separable"])
+def test_separable_funnel_widths_span_about_20x_to_200x_of_the_32_unit_controller(name):
+    # The funnel-width knob of each separable substrate: the same controller, substrate and heads,
+    # a wider or narrower CPPN (nodes, terms) or growth program (state size, terms).
+    encodings = [
+        make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{preset}.toml")), TRAIN_WORLD)
+        for preset in (f"{name}-large", name, f"{name}-small")
+    ]
+    assert {encoding.controller_shape.parameter_count for encoding in encodings} == {19_971}
+    assert {(encoding.name, encoding.options.substrate) for encoding in encodings} == {
+        (name.split("-")[0], "separable")
+    }
+    wide, middle, narrow = (encoding.compression_ratio for encoding in encodings)
+    assert 18 <= wide <= 25 and 50 <= middle <= 55 and 180 <= narrow <= 220
+    for encoding in encodings:
+        genomes = encoding.initial_genomes(2, np.random.default_rng(3))
+        for a, b in zip(
+            flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

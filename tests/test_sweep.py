@@ -1,5 +1,6 @@
 """Sweeps: a tiny sweep end to end, bad sweep files, crash + resume, failures, results.csv alone, jobs and Dask."""
 
+import csv
 import glob
 import json
 import logging
@@ -240,35 +241,62 @@ def test_a_bad_genome_preset_override_names_the_axis_field(tmp_path, capsys, val
     assert not (tmp_path / "out").exists()
 
 
-def test_the_funnel_sweep_spans_each_encoding_at_three_widths():
-    spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"))
+def test_the_h8_funnel_sweep_spans_each_encoding_at_three_widths():
+    spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel-h8.toml"))
     cells = sweep.plan(spec)
-    assert spec.seeds == (1, 2, 3) and len(cells) == 42
+    assert spec.seeds == (1, 2, 3) and len(cells) == 30
     encodings = {}
     for cell in cells:
         files = dict(cell.files)
         preset = tomllib.loads(files["genome.toml"])
         assert preset["name"] == dict(cell.values)["genome"]
-        generations = tomllib.loads(files["experiment.toml"])["generations"]
-        if preset["encoding"] == "factored" or preset["name"] == "direct":
-            # The factored presets and their direct control grow the 32-unit controller, in the budget
-            # the 54x preset needs.
-            assert preset["controller"] == {"hidden": 32, "recurrent": True} and generations == 500
-        else:
-            assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
-            assert generations == 200
+        assert preset["controller"] == {"hidden": 8, "recurrent": True}  # one grown controller: direct-small's
+        assert tomllib.loads(files["experiment.toml"])["generations"] == 200
         assert tomllib.loads(files["train.toml"])["name"] == "red-doors-train"
         encodings.setdefault(preset["encoding"], set()).add(preset["name"])
     assert {name: len(presets) for name, presets in encodings.items()} == {
-        "direct": 2,
+        "direct": 1,
         "subspace": 3,
         "cppn": 3,
         "developmental": 3,
-        "factored": 3,
     }
-    # A quick look stays quick: [quick.set] applies after the axes' own generation budgets.
-    quick = sweep.plan(sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml"), quick=True))
+    # The shipped rows were made with these very configs: results.csv carries them for --resume.
+    with open(os.path.join(ROOT, "docs", "results", "funnel-h8", "results.csv"), newline="") as handle:
+        rows = {(row["condition"], int(row["seed"])): row["digest"] for row in csv.DictReader(handle)}
+    assert all(rows[(cell.condition, cell.seed)] == cell.digest for cell in cells)
+    # A quick look stays quick.
+    quick = sweep.plan(sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel-h8.toml"), quick=True))
     assert {tomllib.loads(dict(cell.files)["experiment.toml"])["generations"] for cell in quick} == {3}
+
+
+def test_the_funnel_width_sweep_grows_one_controller_at_three_widths_per_competent_encoding():
+    spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel-width.toml"))
+    cells = sweep.plan(spec)
+    assert spec.seeds == (1, 2, 3) and len(cells) == 30
+    budget = {"direct": 500, "factored": 500, "cppn": 2000, "developmental": 1000}  # the shipped configs'
+    widths = {}
+    for cell in cells:
+        files = dict(cell.files)
+        preset = tomllib.loads(files["genome.toml"])
+        assert preset["name"] == dict(cell.values)["genome"]
+        assert preset["controller"] == {"hidden": 32, "recurrent": True}
+        assert tomllib.loads(files["experiment.toml"])["generations"] == budget[preset["encoding"]]
+        if preset["encoding"] in ("cppn", "developmental"):
+            assert preset[preset["encoding"]]["substrate"] == "separable"
+        widths.setdefault(preset["encoding"], set()).add(preset["name"])
+    assert {name: len(presets) for name, presets in widths.items()} == {
+        "direct": 1,
+        "factored": 3,
+        "cppn": 3,
+        "developmental": 3,
+    }
+    # The ten-seed funnel sweep's cells are this sweep's middle widths and control, to the digest,
+    # so its seeds 1-3 can be carried over as rows of results.csv.
+    ten = sweep.plan(sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel.toml")))
+    assert {cell.seed for cell in ten} == set(range(1, 11)) and len(ten) == 40
+    digests = {(cell.condition, cell.seed): cell.digest for cell in cells}
+    shared = [cell for cell in ten if cell.seed <= 3]
+    assert len(shared) == 12 and all(digests[(cell.condition, cell.seed)] == cell.digest for cell in shared)
 
 
 def test_results_csv_alone_lets_resume_skip_finished_cells(baseline, tmp_path):
