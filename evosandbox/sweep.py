@@ -898,6 +898,8 @@ class SweepResult:
     """One row per cell that has one (plan order)."""
     ran: int = 0
     skipped: int = 0
+    reused: int = 0
+    """Of the skipped cells, those whose rows came from another sweep (``reuse``)."""
     failed: int = 0
     interrupted: bool = False
     wall_time: float = 0.0
@@ -911,6 +913,7 @@ def run_sweep(
     scheduler: str | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    reuse=(),
 ) -> SweepResult:
     """Run every cell of a sweep that results.csv does not hold yet, then write the summary and plots.
 
@@ -921,6 +924,9 @@ def run_sweep(
         scheduler: a Dask scheduler address: each cell is one task on that cluster.
         resume: continue a sweep in ``out`` (finished cells are kept, cut-off runs resume).
         progress: show cells done and the ETA on stderr, a bar on a terminal, else a line per tenth (default: yes).
+        reuse: results.csv files (or sweep folders) of other sweeps: a finished row there whose condition,
+            seed and digest (the resolved config) equal a cell of this sweep is taken as that cell's row,
+            so sweeps that share cells run each shared cell once.
     Returns:
         SweepResult.
     """
@@ -942,6 +948,7 @@ def run_sweep(
         )
     known = read_results(results_path) if os.path.exists(results_path) else []
     rows = {(row["condition"], int(row["seed"])): row for row in known}
+    reused = _reused_rows(cells, rows, reuse)
     for cell in cells:
         row = rows.get((cell.condition, cell.seed))
         if row is not None and row.get("digest") != cell.digest:
@@ -952,6 +959,17 @@ def run_sweep(
             )
     os.makedirs(out, exist_ok=True)
     shutil.copyfile(spec.path, os.path.join(out, "sweep.toml"))
+    order = {(cell.condition, cell.seed): index for index, cell in enumerate(cells)}
+
+    def write_rows():
+        """Write results.csv in the cells' order (rows of cells no longer planned go last)."""
+        write_results(
+            results_path, [rows[key] for key in sorted(rows, key=lambda key: order.get(key, len(order)))], spec
+        )
+
+    if reused:
+        rows.update(reused)
+        write_rows()
     todo = []
     for cell in cells:
         row = rows.get((cell.condition, cell.seed))
@@ -962,7 +980,7 @@ def run_sweep(
         for name, text in cell.files:
             _write_if_changed(os.path.join(folder, name), text)
         todo.append(cell)
-    result = SweepResult(out, cells, [], skipped=len(cells) - len(todo))
+    result = SweepResult(out, cells, [], skipped=len(cells) - len(todo), reused=len(reused))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
     tasks = [
         CellTask(
@@ -979,7 +997,6 @@ def run_sweep(
         for cell in todo
     ]
     report = _Progress(len(cells), result.skipped, progress)
-    order = {(cell.condition, cell.seed): index for index, cell in enumerate(cells)}
 
     def collect(row):
         """Record one finished cell."""
@@ -989,9 +1006,7 @@ def run_sweep(
         rows[(row["condition"], int(row["seed"]))] = row
         result.ran += 1
         result.failed += row.get("status") != "ok"
-        write_results(
-            results_path, [rows[key] for key in sorted(rows, key=lambda key: order.get(key, len(order)))], spec
-        )
+        write_rows()
         report.cell(row)
 
     try:
@@ -1011,6 +1026,24 @@ def run_sweep(
     write_report(spec, cells, result.rows, out, result.summary)
     result.wall_time = time.perf_counter() - started
     return result
+
+
+def _reused_rows(cells, rows, sources):
+    """Return {(condition, seed): row} of other sweeps' finished rows made with this sweep's cell configs."""
+    wanted = {(cell.condition, cell.seed): cell.digest for cell in cells}
+    reused = {}
+    for source in sources:
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            path = os.path.join(path, RESULTS_CSV)
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such results table", "--reuse")
+        for row in read_results(path):
+            key = (row["condition"], int(row["seed"]))
+            finished = row.get("status") == "ok" and key not in reused
+            if finished and wanted.get(key) == row.get("digest") and rows.get(key, {}).get("status") != "ok":
+                reused[key] = row
+    return reused
 
 
 def _write_if_changed(path, text):

@@ -241,6 +241,38 @@ def test_a_bad_genome_preset_override_names_the_axis_field(tmp_path, capsys, val
     assert not (tmp_path / "out").exists()
 
 
+def test_reuse_takes_another_sweeps_rows_of_the_very_same_cells(baseline, tmp_path, capsys):
+    path, out = baseline
+    # Another sweep (another name, one more colour range) shares the baseline's radius-2 and radius-6 cells.
+    wider = write_sweep(
+        str(tmp_path), TINY.replace('name = "tiny"', 'name = "wider"').replace("[2, 6]", "[2, 4, 6]"), "wider.toml"
+    )
+    target = tmp_path / "wider"
+    assert main(["sweep", wider, "--out", str(target), "--reuse", str(out / "results.csv"), "--quiet"]) == 0
+    assert "(2 run now, 4 kept, 4 of them from --reuse)" in capsys.readouterr().err
+    rows = sweep.read_results(target / "results.csv")
+    assert [(row["color_radius"], row["seed"]) for row in rows] == [(2, 1), (2, 2), (4, 1), (4, 2), (6, 1), (6, 2)]
+    # Only the new condition ran; the shared rows are the baseline's own.
+    assert sorted(os.listdir(target / "cells")) == ["color_radius-4_seed-1", "color_radius-4_seed-2"]
+    shared = [row for row in rows if row["color_radius"] != 4]
+    original = sweep.read_results(out / "results.csv")
+    assert [row["digest"] for row in shared] == [row["digest"] for row in original]
+    assert [row["wall_time"] for row in shared] == [row["wall_time"] for row in original]
+    # A sweep whose cells differ in config (one more generation) takes nothing from it.
+    longer = write_sweep(
+        str(tmp_path),
+        TINY.replace('"experiment.generations" = 3', '"experiment.generations" = 4').replace("[2, 6]", "[6]"),
+        "longer.toml",
+    )
+    result = sweep.run_sweep(sweep.load_sweep(longer), tmp_path / "longer", reuse=[out], progress=False)
+    assert result.reused == 0 and result.ran == 2
+    # A missing table is one line naming the flag, and nothing is written.
+    assert main(["sweep", wider, "--out", str(tmp_path / "none"), "--reuse", str(tmp_path / "absent.csv")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--reuse" in error and "absent.csv" in error
+    assert not (tmp_path / "none").exists()
+
+
 def test_the_h8_funnel_sweep_spans_each_encoding_at_three_widths():
     spec = sweep.load_sweep(os.path.join(ROOT, "sweeps", "funnel-h8.toml"))
     cells = sweep.plan(spec)

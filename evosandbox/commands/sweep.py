@@ -1,6 +1,6 @@
 """``evosandbox sweep``: run a grid of conditions x seeds, crash-safe, and report it with intervals.
 
-    evosandbox sweep SWEEP.toml --out SWEEP_DIR [--seeds 1-10] [--jobs N] [--scheduler ADDR] [--resume] [--quick] [--json]
+    evosandbox sweep SWEEP.toml --out SWEEP_DIR [--seeds 1-10] [--jobs N] [--scheduler ADDR] [--resume] [--reuse RESULTS] [--quick] [--json]
 
 Exit codes: 0 every cell done (failed cells are reported in the results, the exit code says 1),
 1 some cell failed, 130 interrupted (resume with ``--resume``), 2 bad usage or a bad sweep file.
@@ -31,6 +31,14 @@ def register(subparsers):
     )
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run each cell as a task on this Dask cluster")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in SWEEP_DIR")
+    parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="another sweep's results.csv (or folder): its finished rows of this sweep's very cells "
+        "(same condition, seed and resolved config) are taken, not run again (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 seeds and few generations: a look, and the tests")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="show no progress")
@@ -48,13 +56,20 @@ def run(args):
         raise UsageError("--jobs splits local cores; with --scheduler the cluster's workers run the cells", "--jobs")
     spec = load_sweep(args.sweep, seeds=args.seeds, quick=args.quick)
     result = run_sweep(
-        spec, args.out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume, progress=not args.quiet
+        spec,
+        args.out,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        progress=not args.quiet,
+        reuse=args.reuse,
     )
     if args.json:
         sys.stdout.write(summary_json(result) + "\n")
     done = len(result.rows) - sum(row.get("status") != "ok" for row in result.rows)
     sys.stderr.write(
-        f"evosandbox sweep: {done}/{len(result.cells)} cells done ({result.ran} run now, {result.skipped} kept), "
+        f"evosandbox sweep: {done}/{len(result.cells)} cells done ({result.ran} run now, {result.skipped} kept"
+        f"{f', {result.reused} of them from --reuse' if result.reused else ''}), "
         f"{result.failed} failed, {result.wall_time:.1f} s; results in {args.out}/results.csv, summary in "
         f"{args.out}/summary.md\n"
     )
