@@ -517,11 +517,19 @@ class Encoding:
             self._develop(genomes, params)
         return params
 
+    kernel = None
+    """The numba develop kernel: ``kernel(genomes, *kernel_arguments(), *the five output arrays)``
+    (kernels/develop.py; its ``py_func`` is the plain-Python reference the tests compare it with)."""
+
     def _gene_scales(self):
         raise NotImplementedError
 
-    def _develop(self, genomes, params):
+    def kernel_arguments(self):
+        """Return the kernel's arguments between the genomes and the five output arrays."""
         raise NotImplementedError
+
+    def _develop(self, genomes, params):
+        self.kernel(genomes, *self.kernel_arguments(), *_kernel_outputs(params))
 
 
 def direct_gene_scales(shape, scales):
@@ -585,7 +593,12 @@ class DirectEncoding(Encoding):
         # A batch of a few megabytes is copied faster by one thread than handed to two.
         serial = genomes.size <= _SERIAL_DEVELOP_GENES
         develop = kernels.develop_direct_serial if serial else kernels.develop_direct
-        develop(genomes, self.gene_scales, *_kernel_outputs(params))
+        develop(genomes, *self.kernel_arguments(), *_kernel_outputs(params))
+
+    kernel = staticmethod(kernels.develop_direct)
+
+    def kernel_arguments(self):
+        return (self.gene_scales,)
 
 
 @register_encoding
@@ -643,16 +656,16 @@ class CppnEncoding(Encoding):
         heads = np.tile(np.r_[np.full(pairs, 0.75 / math.sqrt(pairs)), 0.25], self.head_count)
         return np.concatenate([feature_layer, side, side, np.full(pairs, 1.0), heads])
 
-    def _develop(self, genomes, params):
-        kernels.develop_cppn(
-            genomes,
+    kernel = staticmethod(kernels.develop_cppn)
+
+    def kernel_arguments(self):
+        return (
             self.gene_scales,
             self.coordinates,
             self.options.feature_nodes,
             self.options.pair_nodes,
             self.options.threshold,
             self.class_scales,
-            *_kernel_outputs(params),
         )
 
     def query(self, genome, source, target, connection_class):
@@ -807,9 +820,10 @@ class DevelopmentalEncoding(Encoding):
             ]
         )
 
-    def _develop(self, genomes, params):
-        kernels.develop_developmental(
-            genomes,
+    kernel = staticmethod(kernels.develop_developmental)
+
+    def kernel_arguments(self):
+        return (
             self.gene_scales,
             self.features,
             self.neighbour_offsets,
@@ -818,7 +832,6 @@ class DevelopmentalEncoding(Encoding):
             self.options.steps,
             self.options.rate,
             self.class_scales,
-            *_kernel_outputs(params),
         )
 
     def grow(self, genome):
@@ -873,8 +886,10 @@ class SubspaceEncoding(Encoding):
         # Genes are the subspace coordinates themselves; the projection carries the sizes.
         return np.ones(self.options.dimensions)
 
-    def _develop(self, genomes, params):
-        kernels.develop_subspace(genomes, self.projection, self.parameter_scales, *_kernel_outputs(params))
+    kernel = staticmethod(kernels.develop_subspace)
+
+    def kernel_arguments(self):
+        return (self.projection, self.parameter_scales)
 
 
 @register_encoding
@@ -1005,9 +1020,10 @@ class FactoredEncoding(Encoding):
         parts.append(rest[hidden * outputs :])
         return np.concatenate(parts) * self.gene_scales
 
-    def _develop(self, genomes, params):
-        kernels.develop_factored(
-            genomes,
+    kernel = staticmethod(kernels.develop_factored)
+
+    def kernel_arguments(self):
+        return (
             self.gene_scales,
             self.view,
             OBSERVATION_CHANNELS,
@@ -1016,7 +1032,6 @@ class FactoredEncoding(Encoding):
             FACTORED_MODES[self.options.hidden_bias],
             FACTORED_MODES[self.options.recurrent_diagonal],
             self.options.output_rank,
-            *_kernel_outputs(params),
         )
 
 
@@ -1129,9 +1144,10 @@ class SeparableCppnEncoding(CppnEncoding):
             ]
         )
 
-    def _develop(self, genomes, params):
-        kernels.develop_separable_cppn(
-            genomes,
+    kernel = staticmethod(kernels.develop_separable_cppn)
+
+    def kernel_arguments(self):
+        return (
             self.gene_scales,
             self.inputs,
             self.view,
@@ -1141,7 +1157,6 @@ class SeparableCppnEncoding(CppnEncoding):
             self.options.feature_nodes,
             self.options.pair_nodes,
             self.weight_scales,
-            *_kernel_outputs(params),
         )
 
     def query(self, genome, source, target, connection_class):
@@ -1231,9 +1246,10 @@ class SeparableDevelopmentalEncoding(DevelopmentalEncoding):
             ]
         )
 
-    def _develop(self, genomes, params):
-        kernels.develop_separable_developmental(
-            genomes,
+    kernel = staticmethod(kernels.develop_separable_developmental)
+
+    def kernel_arguments(self):
+        return (
             self.gene_scales,
             self.features,
             self.neighbour_offsets,
@@ -1246,7 +1262,6 @@ class SeparableDevelopmentalEncoding(DevelopmentalEncoding):
             OBSERVATION_CHANNELS,
             self.options.terms,
             self.weight_scales,
-            *_kernel_outputs(params),
         )
 
 

@@ -16,9 +16,6 @@ from evosandbox.controller import ControllerParams
 from evosandbox.errors import ConfigError, FileFormatError
 from evosandbox.genomes import (
     ENCODINGS,
-    FACTORED_MODES,
-    SeparableCppnEncoding,
-    SeparableDevelopmentalEncoding,
     crossover_blend,
     crossover_uniform,
     flatten_params,
@@ -83,80 +80,7 @@ def reference_develop(encoding, genomes):
         params.output_bias,
     )
     genomes = np.ascontiguousarray(genomes, dtype=np.float32)
-    if isinstance(encoding, SeparableCppnEncoding):
-        options = encoding.options
-        kernels.develop_separable_cppn.py_func(
-            genomes,
-            encoding.gene_scales,
-            encoding.inputs,
-            encoding.view,
-            12,
-            options.terms,
-            options.recurrent_rank,
-            options.feature_nodes,
-            options.pair_nodes,
-            encoding.weight_scales,
-            *outputs,
-        )
-    elif isinstance(encoding, SeparableDevelopmentalEncoding):
-        options = encoding.options
-        kernels.develop_separable_developmental.py_func(
-            genomes,
-            encoding.gene_scales,
-            encoding.features,
-            encoding.neighbour_offsets,
-            encoding.neighbour_indices,
-            encoding.axis_first,
-            options.state_size,
-            options.steps,
-            options.rate,
-            encoding.view,
-            12,
-            options.terms,
-            encoding.weight_scales,
-            *outputs,
-        )
-    elif encoding.name == "direct":
-        kernels.develop_direct.py_func(genomes, encoding.gene_scales, *outputs)
-    elif encoding.name == "cppn":
-        kernels.develop_cppn.py_func(
-            genomes,
-            encoding.gene_scales,
-            encoding.coordinates,
-            encoding.options.feature_nodes,
-            encoding.options.pair_nodes,
-            encoding.options.threshold,
-            encoding.class_scales,
-            *outputs,
-        )
-    elif encoding.name == "subspace":
-        kernels.develop_subspace.py_func(genomes, encoding.projection, encoding.parameter_scales, *outputs)
-    elif encoding.name == "factored":
-        kernels.develop_factored.py_func(
-            genomes,
-            encoding.gene_scales,
-            encoding.view,
-            12,
-            encoding.options.input_rank,
-            encoding.options.recurrent_rank,
-            FACTORED_MODES[encoding.options.hidden_bias],
-            FACTORED_MODES[encoding.options.recurrent_diagonal],
-            encoding.options.output_rank,
-            *outputs,
-        )
-    else:
-        kernels.develop_developmental.py_func(
-            genomes,
-            encoding.gene_scales,
-            encoding.features,
-            encoding.neighbour_offsets,
-            encoding.neighbour_indices,
-            encoding.options.state_size,
-            encoding.options.steps,
-            encoding.options.rate,
-            encoding.class_scales,
-            *outputs,
-        )
+    encoding.kernel.py_func(genomes, *encoding.kernel_arguments(), *outputs)
     return params
 
 
