@@ -61,11 +61,13 @@ def test_the_funnel_width_presets_are_measured_and_bad_input_is_one_line(tmp_pat
     result = run_benchmark("--funnel-widths", "--population", "2", "--repeats", "1", "--json")
     assert result.returncode == 0, result.stderr
     encodings = json.loads(result.stdout)["encodings"]
-    assert len(encodings) == 13 and encodings["direct-small"]["compression_ratio"] == 1.0
-    for family in ("cppn-h8", "factored"):
+    assert len(encodings) == 20 and encodings["direct-small"]["compression_ratio"] == 1.0
+    assert encodings["direct"]["compression_ratio"] == 1.0
+    for family in ("cppn-h8", "factored", "cppn-separable", "developmental-separable"):
         ratios = [encodings[name]["compression_ratio"] for name in (f"{family}-large", family, f"{family}-small")]
         assert ratios == sorted(ratios) and ratios[0] < 25 and ratios[-1] > 180
-    assert encodings["factored"]["controller_parameters"] == 19_971  # the 32-unit controller it grows
+    for name in ("factored", "cppn-separable", "developmental-separable"):
+        assert encodings[name]["controller_parameters"] == 19_971  # the 32-unit controller it grows
     not_a_run = tmp_path / "not-a-run"
     not_a_run.mkdir()
     (not_a_run / "run.h5").write_text("not HDF5")
