@@ -84,6 +84,20 @@ def reference_develop(encoding, genomes):
     return params
 
 
+def assert_develops_like_reference(encoding, seed=3, rtol=1e-5, atol=1e-6):
+    """Assert the numba kernel grows two random genomes into what its plain-Python reference grows."""
+    genomes = encoding.initial_genomes(2, np.random.default_rng(seed))
+    for a, b in zip(
+        flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
+    ):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def shipped_encoding(name):
+    """Return the encoding of the shipped preset genomes/NAME.toml on the red-door training world."""
+    return make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
+
+
 @pytest.mark.parametrize("path", PRESET_PATHS, ids=os.path.basename)
 def test_every_preset_develops_right_shapes_and_dtypes(path):
     spec = load_genome_preset(path)
@@ -492,11 +506,8 @@ FUNNEL_WIDTHS = {
 
 @pytest.mark.parametrize("family", sorted(FUNNEL_WIDTHS))
 def test_funnel_width_presets_span_about_20x_to_200x_of_one_controller(family):
-    encodings = [
-        make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
-        for name in FUNNEL_WIDTHS[family]
-    ]
-    direct = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", "direct-small.toml")), TRAIN_WORLD)
+    encodings = [shipped_encoding(name) for name in FUNNEL_WIDTHS[family]]
+    direct = shipped_encoding("direct-small")
     assert {encoding.name for encoding in encodings} == {family}
     # Compression is measured against the controller actually grown: direct-small's 4,803 parameters.
     assert all(encoding.controller_shape == direct.controller_shape for encoding in encodings)
@@ -504,11 +515,7 @@ def test_funnel_width_presets_span_about_20x_to_200x_of_one_controller(family):
     assert 18 <= wide <= 25 and 50 <= middle <= 55 and 180 <= narrow <= 220
     # Each shipped width's kernel agrees with its plain-Python reference on the real world.
     for encoding in encodings:
-        genomes = encoding.initial_genomes(2, np.random.default_rng(3))
-        for a, b in zip(
-            flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
-        ):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert_develops_like_reference(encoding)
 
 
 def test_factored_funnel_widths_span_about_20x_to_200x_of_the_32_unit_controller():
@@ -542,11 +549,7 @@ def test_developmental_identity_features_give_cells_fixed_distinct_seeds():
     np.testing.assert_array_equal(encoding.features[:8], plain.features)
     again = make_encoding(tiny_spec("developmental", state_size=3, steps=2, identity_features=2), TINY_WORLD)
     np.testing.assert_array_equal(again.features, encoding.features)
-    genomes = encoding.initial_genomes(2, np.random.default_rng(1))
-    for a, b in zip(
-        flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert_develops_like_reference(encoding, seed=1, rtol=1e-6)
 
 
 def factored_by_einsum(encoding, genome):
@@ -733,28 +736,21 @@ def test_separable_input_weights_are_a_sum_of_terms_separable_terms(name):
 
 @pytest.mark.parametrize("name", ["cppn-separable", "developmental-separable"])
 def test_separable_presets_compress_the_32_unit_controller_more_than_50x(name):
-    encoding = make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{name}.toml")), TRAIN_WORLD)
+    encoding = shipped_encoding(name)
     assert encoding.controller_shape.parameter_count == 19_971
     assert encoding.compression_ratio > 50
     # A standard-normal genome grows weights neither silent nor saturating (WeightScales' sizes).
     params = encoding.develop(encoding.initial_genomes(64, np.random.default_rng(2)))
     assert 0.05 < np.median(np.abs(params.input_weights)) * 1.5 < 1.0
     assert 0.01 < params.recurrent_weights.std() < 0.5 and 0.05 < params.output_weights.std() < 0.6
-    genomes = encoding.initial_genomes(2, np.random.default_rng(3))
-    for a, b in zip(
-        flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert_develops_like_reference(encoding)
 
 
 @pytest.mark.parametrize("name", ["cppn-separable", "developmental-separable"])
 def test_separable_funnel_widths_span_about_20x_to_200x_of_the_32_unit_controller(name):
     # The funnel-width knob of each separable substrate: the same controller, substrate and heads,
     # a wider or narrower CPPN (nodes, terms) or growth program (state size, terms).
-    encodings = [
-        make_encoding(load_genome_preset(os.path.join(ROOT, "genomes", f"{preset}.toml")), TRAIN_WORLD)
-        for preset in (f"{name}-large", name, f"{name}-small")
-    ]
+    encodings = [shipped_encoding(preset) for preset in (f"{name}-large", name, f"{name}-small")]
     assert {encoding.controller_shape.parameter_count for encoding in encodings} == {19_971}
     assert {(encoding.name, encoding.options.substrate) for encoding in encodings} == {
         (name.split("-")[0], "separable")
@@ -762,8 +758,4 @@ def test_separable_funnel_widths_span_about_20x_to_200x_of_the_32_unit_controlle
     wide, middle, narrow = (encoding.compression_ratio for encoding in encodings)
     assert 18 <= wide <= 25 and 50 <= middle <= 55 and 180 <= narrow <= 220
     for encoding in encodings:
-        genomes = encoding.initial_genomes(2, np.random.default_rng(3))
-        for a, b in zip(
-            flatten_params(encoding.develop(genomes)).T, flatten_params(reference_develop(encoding, genomes)).T
-        ):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert_develops_like_reference(encoding)
